@@ -3,9 +3,12 @@
 
 mod error;
 pub mod json;
+pub mod lake;
 pub mod rows;
 pub mod schema;
 pub mod shape;
+pub mod source;
+pub mod state;
 pub mod time;
 
 pub use error::{Error, Result};

@@ -1,0 +1,220 @@
+//! Source objects: what a SOURCE argument (a file, a directory, a glob, `s3://bucket/prefix`)
+//! names, listed through object_store so local and S3 sources take the same path.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
+
+use crate::{Error, Result};
+
+/// One object to ingest.
+#[derive(Clone)]
+pub struct SourceObject {
+    pub store: Arc<dyn ObjectStore>,
+    pub location: Path,
+    /// Stable identity of the object: `file:///abs/path` or `s3://bucket/key`.
+    pub uri: String,
+    pub size: u64,
+    /// Last modification, milliseconds since the epoch.
+    pub modified: i64,
+    pub etag: Option<String>,
+}
+
+impl std::fmt::Debug for SourceObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceObject").field("uri", &self.uri).field("size", &self.size).finish()
+    }
+}
+
+impl SourceObject {
+    /// The path as a user reads it (no `file://`).
+    pub fn display(&self) -> &str {
+        self.uri.strip_prefix("file://").unwrap_or(&self.uri)
+    }
+
+    /// Recognised by name alone as not event data: CloudTrail digest files.
+    pub fn skip_by_name(&self) -> Option<&'static str> {
+        let key = self.location.as_ref();
+        if key.contains("/CloudTrail-Digest/") || key.contains("_CloudTrail-Digest_") {
+            return Some("CloudTrail digest file");
+        }
+        if key.ends_with("ConfigWritabilityCheckFile") {
+            return Some("AWS Config file");
+        }
+        None
+    }
+
+    /// The delivery date in a CloudTrail object key (`.../YYYY/MM/DD/ACCOUNT_CloudTrail_...`).
+    pub fn delivery_date(&self) -> Option<NaiveDate> {
+        let parts: Vec<&str> = self.location.as_ref().split('/').collect();
+        if parts.len() < 4 {
+            return None;
+        }
+        let n = parts.len();
+        let (y, m, d) = (parts[n - 4], parts[n - 3], parts[n - 2]);
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 || !parts[n - 1].contains("_CloudTrail") {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+    }
+}
+
+/// An S3 store for `bucket`, configured the standard AWS way (environment: credentials,
+/// `AWS_REGION`, `AWS_ENDPOINT_URL` for S3-compatible stores).
+pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")) {
+        if endpoint.starts_with("http://") {
+            b = b.with_allow_http(true);
+        }
+        b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+    }
+    Ok(Arc::new(b.build()?))
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '[', '{'])
+}
+
+fn hidden(key: &str) -> bool {
+    key.split('/').any(|part| part.starts_with('.'))
+}
+
+/// List the objects a SOURCE argument names.
+pub async fn resolve(arg: &str) -> Result<Vec<SourceObject>> {
+    if let Some(rest) = arg.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let store = s3_store(bucket)?;
+        let (list_prefix, pattern) = split_glob(prefix);
+        let matcher = pattern.map(|p| compile_glob(arg, &p)).transpose()?;
+        let prefix_path = Path::from(list_prefix.trim_end_matches('/'));
+        let metas: Vec<ObjectMeta> = store.list(Some(&prefix_path)).try_collect().await?;
+        let mut out = Vec::new();
+        for m in metas {
+            let key = m.location.to_string();
+            if hidden(&key) || matcher.as_ref().is_some_and(|g| !g.is_match(&key)) {
+                continue;
+            }
+            out.push(object(&store, m, format!("s3://{bucket}/{key}")));
+        }
+        return Ok(out);
+    }
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+    let path = arg.strip_prefix("file://").unwrap_or(arg);
+    let (base, pattern) = if has_glob(path) {
+        let (b, p) = split_glob(path);
+        (if b.is_empty() { ".".to_owned() } else { b }, Some(p.unwrap_or_default()))
+    } else {
+        (path.to_owned(), None)
+    };
+    let abs = std::fs::canonicalize(&base).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound(base.clone().into()),
+        _ => Error::InvalidSource { source_arg: arg.into(), reason: e.to_string() },
+    })?;
+    let loc = Path::from_filesystem_path(&abs).map_err(|e| Error::InvalidSource { source_arg: arg.into(), reason: e.to_string() })?;
+    if abs.is_file() {
+        let m = store.head(&loc).await?;
+        return Ok(vec![object(&store, m, file_uri(&abs.display().to_string()))]);
+    }
+    let matcher = match pattern {
+        Some(p) => {
+            let full = format!("{}/{}", abs.display(), p);
+            Some(compile_glob(arg, &full)?)
+        }
+        None => None,
+    };
+    let metas: Vec<ObjectMeta> = store.list(Some(&loc)).try_collect().await?;
+    let mut out = Vec::new();
+    for m in metas {
+        let fs = format!("/{}", m.location);
+        let rel = &fs[abs.display().to_string().len().min(fs.len())..];
+        if hidden(rel) || matcher.as_ref().is_some_and(|g| !g.is_match(&fs)) {
+            continue;
+        }
+        let uri = file_uri(&fs);
+        out.push(object(&store, m, uri));
+    }
+    Ok(out)
+}
+
+fn file_uri(abs: &str) -> String {
+    format!("file://{abs}")
+}
+
+fn object(store: &Arc<dyn ObjectStore>, m: ObjectMeta, uri: String) -> SourceObject {
+    SourceObject {
+        store: store.clone(),
+        location: m.location,
+        uri,
+        size: m.size,
+        modified: m.last_modified.timestamp_millis(),
+        etag: m.e_tag,
+    }
+}
+
+/// Split `dir/sub/*.json.gz` into the literal directory to list and the glob below it.
+fn split_glob(path: &str) -> (String, Option<String>) {
+    if !has_glob(path) {
+        return (path.to_owned(), None);
+    }
+    let parts: Vec<&str> = path.split('/').collect();
+    let first = parts.iter().position(|p| has_glob(p)).unwrap_or(parts.len());
+    (parts[..first].join("/"), Some(parts[first..].join("/")))
+}
+
+fn compile_glob(arg: &str, pattern: &str) -> Result<globset::GlobMatcher> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| Error::InvalidSource { source_arg: arg.into(), reason: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_split() {
+        assert_eq!(split_glob("a/b/*.gz"), ("a/b".into(), Some("*.gz".into())));
+        assert_eq!(split_glob("a/**/x/*.gz"), ("a".into(), Some("**/x/*.gz".into())));
+        assert_eq!(split_glob("a/b"), ("a/b".into(), None));
+    }
+
+    #[tokio::test]
+    async fn resolves_dirs_files_and_globs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("x/y")).unwrap();
+        std::fs::create_dir_all(d.join(".git")).unwrap();
+        for f in ["x/a.json", "x/y/b.json.gz", "x/y/c.txt", ".git/config"] {
+            std::fs::write(d.join(f), "{}").unwrap();
+        }
+        let all = resolve(d.to_str().unwrap()).await.unwrap();
+        assert_eq!(all.len(), 3, "{all:?}");
+        let gz = resolve(&format!("{}/**/*.gz", d.display())).await.unwrap();
+        assert_eq!(gz.len(), 1);
+        assert!(gz[0].uri.ends_with("/x/y/b.json.gz"));
+        let one = resolve(d.join("x/a.json").to_str().unwrap()).await.unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(matches!(resolve("/nonexistent/zzz").await, Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn delivery_date_from_key() {
+        let o = SourceObject {
+            store: Arc::new(LocalFileSystem::new()),
+            location: Path::from("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/1_CloudTrail_us-east-1_20240302T0005Z_ab.json.gz"),
+            uri: String::new(),
+            size: 0,
+            modified: 0,
+            etag: None,
+        };
+        assert_eq!(o.delivery_date(), NaiveDate::from_ymd_opt(2024, 3, 2));
+    }
+}
