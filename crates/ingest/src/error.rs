@@ -9,7 +9,9 @@ pub enum Error {
     InvalidSource { source_arg: String, reason: String },
     #[error("invalid lake location {0:?}: {1}")]
     InvalidLake(String, String),
-    #[error("invalid time {0:?}: expected 2024-01-15, RFC 3339 (2024-01-15T10:00:00Z) or relative (7d, 24h, 30m)")]
+    #[error(
+        "invalid time {0:?}: expected 2024-01-15, RFC 3339 (2024-01-15T10:00:00Z) or relative (7d, 24h, 30m)"
+    )]
     InvalidTime(String),
     #[error("no such file or directory: {0}")]
     NotFound(PathBuf),

@@ -4,8 +4,8 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 /// An object key, borrowed from the input unless it had escapes.
@@ -215,8 +215,8 @@ mod tests {
     #[test]
     fn pairs_keep_order_and_escaped_keys() {
         let p: Pairs = serde_json::from_str("{\"b\":1,\"a\\u0042\":{\"x\":[]}}").unwrap();
-        assert_eq!(p.0[0].0 .0, "b");
-        assert_eq!(p.0[1].0 .0, "aB");
+        assert_eq!(p.0[0].0.0, "b");
+        assert_eq!(p.0[1].0.0, "aB");
         assert_eq!(p.get("aB").unwrap().get(), "{\"x\":[]}");
     }
 }

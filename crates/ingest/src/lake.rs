@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
+use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -15,8 +15,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::metadata::SortingColumn;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::rows::dedup_key;
 use crate::schema::Table;
@@ -47,19 +47,30 @@ impl Lake {
     pub fn open(location: &str) -> Result<Lake> {
         if let Some(rest) = location.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let s3 = crate::source::s3_store(bucket).map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
+            let s3 = crate::source::s3_store(bucket)
+                .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
             let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
                 s3
             } else {
                 Arc::new(PrefixStore::new(s3, prefix.trim_matches('/')))
             };
-            return Ok(Lake { store, url: location.trim_end_matches('/').to_owned(), local_root: None });
+            return Ok(Lake {
+                store,
+                url: location.trim_end_matches('/').to_owned(),
+                local_root: None,
+            });
         }
         let path = location.strip_prefix("file://").unwrap_or(location);
-        std::fs::create_dir_all(path).map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
-        let root = std::fs::canonicalize(path).map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
+        std::fs::create_dir_all(path)
+            .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
+        let root = std::fs::canonicalize(path)
+            .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
         let store = LocalFileSystem::new_with_prefix(&root)?;
-        Ok(Lake { store: Arc::new(store), url: root.display().to_string(), local_root: Some(root) })
+        Ok(Lake {
+            store: Arc::new(store),
+            url: root.display().to_string(),
+            local_root: Some(root),
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -67,7 +78,9 @@ impl Lake {
     }
 
     pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        self.store.put(&Path::from(path), PutPayload::from(bytes)).await?;
+        self.store
+            .put(&Path::from(path), PutPayload::from(bytes))
+            .await?;
         Ok(())
     }
 
@@ -86,18 +99,25 @@ impl Lake {
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let p = Path::from(prefix);
         let metas: Vec<_> = self.store.list(Some(&p)).try_collect().await?;
-        Ok(metas.into_iter().map(|m| (m.location.to_string(), m.size)).collect())
+        Ok(metas
+            .into_iter()
+            .map(|m| (m.location.to_string(), m.size))
+            .collect())
     }
 
     /// Remove the staging files a killed local write leaves next to its target
     /// (`name.parquet#N`); object stores never show them, so they are found on disk.
     pub fn remove_local_staging(&self) -> Result<usize> {
-        let Some(root) = &self.local_root else { return Ok(0) };
+        let Some(root) = &self.local_root else {
+            return Ok(0);
+        };
         let mut removed = 0;
         let mut stack: Vec<PathBuf> = Table::ALL.iter().map(|t| root.join(t.name())).collect();
         stack.push(root.join("_trailsql"));
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
@@ -140,8 +160,14 @@ pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<(Vec<u8
     let schema = table.schema();
     let batch = concat_batches(&schema, batches)?;
     let sort = [
-        SortColumn { values: batch.column(table.eventtime_index()).clone(), options: None },
-        SortColumn { values: batch.column(table.eventid_index()).clone(), options: None },
+        SortColumn {
+            values: batch.column(table.eventtime_index()).clone(),
+            options: None,
+        },
+        SortColumn {
+            values: batch.column(table.eventid_index()).clone(),
+            options: None,
+        },
     ];
     let indices = lexsort_to_indices(&sort, None)?;
     let sorted = take_record_batch(&batch, &indices)?;
@@ -158,7 +184,9 @@ pub fn read_event_keys(table: Table, data: bytes::Bytes) -> Result<Vec<u128>> {
     let descr = builder.parquet_schema();
     let leaf = (0..descr.num_columns())
         .find(|&i| descr.column(i).path().string() == "eventid")
-        .ok_or_else(|| Error::CorruptState(format!("a {} file has no eventid column", table.name())))?;
+        .ok_or_else(|| {
+            Error::CorruptState(format!("a {} file has no eventid column", table.name()))
+        })?;
     let mask = ProjectionMask::leaves(descr, [leaf]);
     let reader = builder.with_projection(mask).build()?;
     let mut keys = Vec::new();

@@ -2,6 +2,7 @@
 //! lake. Owns the table schema.
 
 mod error;
+mod ingest;
 pub mod json;
 pub mod lake;
 pub mod rows;
@@ -12,3 +13,5 @@ pub mod state;
 pub mod time;
 
 pub use error::{Error, Result};
+
+pub use ingest::{IngestOptions, Problem, Summary, ingest};

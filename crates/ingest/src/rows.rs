@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, Int64Builder, ListArray, NullBufferBuilder, RecordBatch, StringBuilder, StructArray,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, AsArray, Int64Builder, ListArray, NullBufferBuilder, RecordBatch,
+    StringBuilder, StructArray, TimestampMicrosecondBuilder,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, TimestampMicrosecondType};
@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::json::{self, JsonType, Pairs};
-use crate::schema::{struct_fields, Kind, Spec, Table};
+use crate::schema::{Kind, Spec, Table, struct_fields};
 use crate::time::{self, Micros};
 
 /// Where a row goes: table, UTC day of its event time, and region.
@@ -30,7 +30,12 @@ pub struct PartitionKey {
 impl PartitionKey {
     /// The partition's directory below the lake root: `cloudtrail/date=D/region=R`.
     pub fn dir(&self) -> String {
-        format!("{}/date={}/region={}", self.table.name(), self.date.format("%Y-%m-%d"), self.region)
+        format!(
+            "{}/date={}/region={}",
+            self.table.name(),
+            self.date.format("%Y-%m-%d"),
+            self.region
+        )
     }
 }
 
@@ -78,20 +83,40 @@ pub fn place(raw: &RawValue) -> Result<Placed<'_>, QuarantineReason> {
         return Err("record is not a JSON object".into());
     };
     let insight = pairs.has("insightDetails")
-        || pairs.get("eventType").and_then(json::string).is_some_and(|t| t == "AwsCloudTrailInsight");
-    let table = if insight { Table::Insights } else { Table::CloudTrail };
+        || pairs
+            .get("eventType")
+            .and_then(json::string)
+            .is_some_and(|t| t == "AwsCloudTrailInsight");
+    let table = if insight {
+        Table::Insights
+    } else {
+        Table::CloudTrail
+    };
     let time = match pairs.get("eventTime") {
         None => return Err("no eventTime".into()),
         Some(v) => match json::string(v) {
-            Some(s) => time::parse_event_time(&s).ok_or_else(|| format!("unparseable eventTime {s:?}"))?,
+            Some(s) => {
+                time::parse_event_time(&s).ok_or_else(|| format!("unparseable eventTime {s:?}"))?
+            }
             None => return Err(format!("eventTime is not a string: {}", v.get())),
         },
     };
     let region = pairs.get("awsRegion").and_then(json::string);
-    let event_id = pairs.get("eventID").map(|v| json::string(v).unwrap_or(Cow::Borrowed(v.get())));
+    let event_id = pairs
+        .get("eventID")
+        .map(|v| json::string(v).unwrap_or(Cow::Borrowed(v.get())));
     let dedup = dedup_key(event_id.as_deref(), raw.get());
-    let key = PartitionKey { table, date: time::utc_date(time), region: partition_value(region.as_deref()) };
-    Ok(Placed { key, time, dedup, pairs })
+    let key = PartitionKey {
+        table,
+        date: time::utc_date(time),
+        region: partition_value(region.as_deref()),
+    };
+    Ok(Placed {
+        key,
+        time,
+        dedup,
+        pairs,
+    })
 }
 
 /// Parts of a record the typed columns cannot reproduce, by JSON Pointer.
@@ -128,8 +153,17 @@ impl Unmapped {
 enum Col {
     Str(StringBuilder),
     Time(TimestampMicrosecondBuilder),
-    Struct { fields: Fields, children: Vec<Col>, nulls: NullBufferBuilder },
-    List { field: FieldRef, offsets: Vec<i32>, nulls: NullBufferBuilder, child: Box<Col> },
+    Struct {
+        fields: Fields,
+        children: Vec<Col>,
+        nulls: NullBufferBuilder,
+    },
+    List {
+        field: FieldRef,
+        offsets: Vec<i32>,
+        nulls: NullBufferBuilder,
+        child: Box<Col>,
+    },
 }
 
 impl Col {
@@ -140,9 +174,20 @@ impl Col {
             Kind::Struct(children) => Col::new_struct(children),
             Kind::List(children) => {
                 let item = Col::new_struct(children);
-                let Col::Struct { fields, .. } = &item else { unreachable!() };
-                let field = Arc::new(arrow::datatypes::Field::new("item", DataType::Struct(fields.clone()), true));
-                Col::List { field, offsets: vec![0], nulls: NullBufferBuilder::new(0), child: Box::new(item) }
+                let Col::Struct { fields, .. } = &item else {
+                    unreachable!()
+                };
+                let field = Arc::new(arrow::datatypes::Field::new(
+                    "item",
+                    DataType::Struct(fields.clone()),
+                    true,
+                ));
+                Col::List {
+                    field,
+                    offsets: vec![0],
+                    nulls: NullBufferBuilder::new(0),
+                    child: Box::new(item),
+                }
             }
         }
     }
@@ -159,7 +204,9 @@ impl Col {
         match self {
             Col::Str(b) => b.append_null(),
             Col::Time(b) => b.append_null(),
-            Col::Struct { children, nulls, .. } => {
+            Col::Struct {
+                children, nulls, ..
+            } => {
                 children.iter_mut().for_each(Col::append_null);
                 nulls.append_null();
             }
@@ -181,13 +228,27 @@ impl Col {
         match self {
             Col::Str(b) => Arc::new(b.finish()),
             Col::Time(b) => Arc::new(b.finish()),
-            Col::Struct { fields, children, nulls } => {
+            Col::Struct {
+                fields,
+                children,
+                nulls,
+            } => {
                 let arrays = children.iter_mut().map(Col::finish).collect();
                 Arc::new(StructArray::new(fields.clone(), arrays, nulls.finish()))
             }
-            Col::List { field, offsets, nulls, child } => {
+            Col::List {
+                field,
+                offsets,
+                nulls,
+                child,
+            } => {
                 let offs = OffsetBuffer::new(std::mem::replace(offsets, vec![0]).into());
-                Arc::new(ListArray::new(field.clone(), offs, child.finish(), nulls.finish()))
+                Arc::new(ListArray::new(
+                    field.clone(),
+                    offs,
+                    child.finish(),
+                    nulls.finish(),
+                ))
             }
         }
     }
@@ -206,7 +267,10 @@ pub struct Rows {
 
 impl std::fmt::Debug for Rows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rows").field("table", &self.table).field("len", &self.keys.len()).finish()
+        f.debug_struct("Rows")
+            .field("table", &self.table)
+            .field("len", &self.keys.len())
+            .finish()
     }
 }
 
@@ -234,7 +298,14 @@ impl Rows {
     pub fn append(&mut self, placed: &Placed<'_>, source: &str, index: u64) {
         let mut um = Unmapped::default();
         let mut path = String::new();
-        put_object(self.table.specs(), &mut self.cols, &placed.pairs, &mut path, &mut um, placed.time);
+        put_object(
+            self.table.specs(),
+            &mut self.cols,
+            &placed.pairs,
+            &mut path,
+            &mut um,
+            placed.time,
+        );
         match um.to_json() {
             Some(j) => self.unmapped.append_value(j),
             None => self.unmapped.append_null(),
@@ -249,21 +320,31 @@ impl Rows {
         arrays.push(Arc::new(self.unmapped.finish()));
         arrays.push(Arc::new(self.source.finish()));
         arrays.push(Arc::new(self.index.finish()));
-        let batch = RecordBatch::try_new(self.table.schema(), arrays).expect("rows match the schema by construction");
+        let batch = RecordBatch::try_new(self.table.schema(), arrays)
+            .expect("rows match the schema by construction");
         (batch, self.keys)
     }
 }
 
 const MAX_FIELDS: usize = 40;
 
-fn put_object(specs: &[Spec], cols: &mut [Col], pairs: &Pairs<'_>, path: &mut String, um: &mut Unmapped, time: Micros) {
+fn put_object(
+    specs: &[Spec],
+    cols: &mut [Col],
+    pairs: &Pairs<'_>,
+    path: &mut String,
+    um: &mut Unmapped,
+    time: Micros,
+) {
     debug_assert!(specs.len() <= MAX_FIELDS);
     let mut found: [Option<&RawValue>; MAX_FIELDS] = [None; MAX_FIELDS];
     let n = specs.len();
     // CloudTrail writes keys in a stable order: start each search where the last one ended.
     let mut cursor = 0;
     for (k, v) in &pairs.0 {
-        let hit = (0..n).map(|off| (cursor + off) % n).find(|&i| specs[i].key == k.0);
+        let hit = (0..n)
+            .map(|off| (cursor + off) % n)
+            .find(|&i| specs[i].key == k.0);
         match hit {
             Some(i) => {
                 found[i] = Some(v);
@@ -277,7 +358,14 @@ fn put_object(specs: &[Spec], cols: &mut [Col], pairs: &Pairs<'_>, path: &mut St
     }
 }
 
-fn put_value(spec: &Spec, col: &mut Col, v: Option<&RawValue>, path: &mut String, um: &mut Unmapped, time: Micros) {
+fn put_value(
+    spec: &Spec,
+    col: &mut Col,
+    v: Option<&RawValue>,
+    path: &mut String,
+    um: &mut Unmapped,
+    time: Micros,
+) {
     let Some(v) = v else {
         if let (Kind::Time, Col::Time(b)) = (&spec.kind, &mut *col) {
             b.append_value(time);
@@ -325,7 +413,14 @@ fn put_value(spec: &Spec, col: &mut Col, v: Option<&RawValue>, path: &mut String
                 um.push(path, spec.key, v.get());
                 return;
             };
-            let Col::Struct { children: cols, nulls, .. } = col else { unreachable!() };
+            let Col::Struct {
+                children: cols,
+                nulls,
+                ..
+            } = col
+            else {
+                unreachable!()
+            };
             let len = path.len();
             json::push_pointer(path, spec.key);
             put_object(children, cols, &pairs, path, um, time);
@@ -333,14 +428,33 @@ fn put_value(spec: &Spec, col: &mut Col, v: Option<&RawValue>, path: &mut String
             nulls.append_non_null();
         }
         Kind::List(children) => {
-            let items = if ty == JsonType::Array { serde_json::from_str::<Vec<&RawValue>>(v.get()).ok() } else { None };
+            let items = if ty == JsonType::Array {
+                serde_json::from_str::<Vec<&RawValue>>(v.get()).ok()
+            } else {
+                None
+            };
             let Some(items) = items else {
                 col.append_null();
                 um.push(path, spec.key, v.get());
                 return;
             };
-            let Col::List { offsets, nulls, child, .. } = col else { unreachable!() };
-            let Col::Struct { children: cols, nulls: item_nulls, .. } = child.as_mut() else { unreachable!() };
+            let Col::List {
+                offsets,
+                nulls,
+                child,
+                ..
+            } = col
+            else {
+                unreachable!()
+            };
+            let Col::Struct {
+                children: cols,
+                nulls: item_nulls,
+                ..
+            } = child.as_mut()
+            else {
+                unreachable!()
+            };
             let len = path.len();
             json::push_pointer(path, spec.key);
             for (i, item) in items.iter().enumerate() {
@@ -399,7 +513,9 @@ fn rebuild_value(spec: &Spec, array: &dyn Array, row: usize) -> Option<Value> {
             serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
         }
         Kind::Bool => Value::Bool(array.as_string::<i32>().value(row) == "true"),
-        Kind::Time => Value::String(time::format_event_time(array.as_primitive::<TimestampMicrosecondType>().value(row))),
+        Kind::Time => Value::String(time::format_event_time(
+            array.as_primitive::<TimestampMicrosecondType>().value(row),
+        )),
         Kind::Struct(children) => rebuild_struct(children, array.as_struct(), row),
         Kind::List(children) => {
             let list = array.as_list::<i32>();
@@ -407,7 +523,13 @@ fn rebuild_value(spec: &Spec, array: &dyn Array, row: usize) -> Option<Value> {
             let items = items.as_struct();
             Value::Array(
                 (0..items.len())
-                    .map(|i| if items.is_null(i) { Value::Null } else { rebuild_struct(children, items, i) })
+                    .map(|i| {
+                        if items.is_null(i) {
+                            Value::Null
+                        } else {
+                            rebuild_struct(children, items, i)
+                        }
+                    })
                     .collect(),
             )
         }
@@ -443,7 +565,11 @@ fn set_pointer(root: &mut Value, tokens: &[String], v: Value) {
                 if !other.is_object() {
                     *other = Value::Object(Map::new());
                 }
-                other.as_object_mut().expect("object").entry(t.clone()).or_insert_with(|| Value::Object(Map::new()))
+                other
+                    .as_object_mut()
+                    .expect("object")
+                    .entry(t.clone())
+                    .or_insert_with(|| Value::Object(Map::new()))
             }
         };
     }
@@ -459,7 +585,10 @@ fn set_pointer(root: &mut Value, tokens: &[String], v: Value) {
             if !other.is_object() {
                 *other = Value::Object(Map::new());
             }
-            other.as_object_mut().expect("object").insert(last.clone(), v);
+            other
+                .as_object_mut()
+                .expect("object")
+                .insert(last.clone(), v);
         }
     }
 }
@@ -483,11 +612,24 @@ mod tests {
         let text = r#"{"eventVersion":"1.08","userIdentity":{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"1","accessKeyId":"ASIA","sessionContext":{"sessionIssuer":{"type":"Role","principalId":"AROA","arn":"arn:aws:iam::1:role/r","accountId":"1","userName":"r"},"attributes":{"creationDate":"2024-01-01T00:00:00Z","mfaAuthenticated":"false"}}},"eventTime":"2024-01-01T01:02:03Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"eu-west-1","sourceIPAddress":"1.2.3.4","userAgent":"aws-cli","requestParameters":{"bucketName":"b","key":"k"},"responseElements":null,"additionalEventData":{"SignatureVersion":"SigV4"},"requestID":"r","eventID":"e1","readOnly":true,"resources":[{"type":"AWS::S3::Object","ARN":"arn:aws:s3:::b/k"}],"eventType":"AwsApiCall","managementEvent":false,"recipientAccountId":"1","eventCategory":"Data","tlsDetails":{"tlsVersion":"TLSv1.3","cipherSuite":"TLS_AES_128_GCM_SHA256","clientProvidedHostHeader":"b.s3.amazonaws.com"}}"#;
         let (batch, back) = round_trip(text);
         assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
-        let unmapped = batch.column_by_name("unmappedfields").unwrap().as_string::<i32>();
+        let unmapped = batch
+            .column_by_name("unmappedfields")
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(unmapped.value(0), r#"{"/responseElements":null}"#);
-        let rp = batch.column_by_name("requestparameters").unwrap().as_string::<i32>();
+        let rp = batch
+            .column_by_name("requestparameters")
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(rp.value(0), r#"{"bucketName":"b","key":"k"}"#);
-        assert_eq!(batch.column_by_name("readonly").unwrap().as_string::<i32>().value(0), "true");
+        assert_eq!(
+            batch
+                .column_by_name("readonly")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
+            "true"
+        );
     }
 
     #[test]
@@ -497,22 +639,39 @@ mod tests {
         },"errorCode":null,"addendum":"weird"}"#;
         let (batch, back) = round_trip(text);
         assert_eq!(back, serde_json::from_str::<Value>(text).unwrap());
-        let rp = batch.column_by_name("requestparameters").unwrap().as_string::<i32>();
+        let rp = batch
+            .column_by_name("requestparameters")
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(rp.value(0), r#"{"pretty":[1,2]}"#);
-        let acct = batch.column_by_name("recipientaccountid").unwrap().as_string::<i32>();
+        let acct = batch
+            .column_by_name("recipientaccountid")
+            .unwrap()
+            .as_string::<i32>();
         assert_eq!(acct.value(0), "123456789012");
     }
 
     #[test]
     fn placement_and_quarantine_reasons() {
-        let raw: &RawValue = serde_json::from_str(r#"{"eventTime":"2024-02-29T23:59:59+00:00","awsRegion":"us east/1"}"#).unwrap();
+        let raw: &RawValue = serde_json::from_str(
+            r#"{"eventTime":"2024-02-29T23:59:59+00:00","awsRegion":"us east/1"}"#,
+        )
+        .unwrap();
         let p = place(raw).unwrap();
-        assert_eq!(p.key.dir(), "cloudtrail/date=2024-02-29/region=us%20east%2F1");
-        let raw: &RawValue = serde_json::from_str(r#"{"eventTime":"2024-03-01T00:30:00+01:00"}"#).unwrap();
-        assert_eq!(place(raw).unwrap().key.dir(), "cloudtrail/date=2024-02-29/region=unknown");
+        assert_eq!(
+            p.key.dir(),
+            "cloudtrail/date=2024-02-29/region=us%20east%2F1"
+        );
+        let raw: &RawValue =
+            serde_json::from_str(r#"{"eventTime":"2024-03-01T00:30:00+01:00"}"#).unwrap();
+        assert_eq!(
+            place(raw).unwrap().key.dir(),
+            "cloudtrail/date=2024-02-29/region=unknown"
+        );
         let raw: &RawValue = serde_json::from_str(r#"{"eventName":"X"}"#).unwrap();
         assert_eq!(place(raw).unwrap_err(), "no eventTime");
-        let raw: &RawValue = serde_json::from_str(r#"{"eventTime":"ThisIsAWrongEventTime"}"#).unwrap();
+        let raw: &RawValue =
+            serde_json::from_str(r#"{"eventTime":"ThisIsAWrongEventTime"}"#).unwrap();
         assert!(place(raw).unwrap_err().contains("unparseable eventTime"));
         let raw: &RawValue = serde_json::from_str(r#"{"eventTime":"2024-01-01T00:00:00Z","eventType":"AwsCloudTrailInsight","insightDetails":{"state":"Start"}}"#).unwrap();
         assert_eq!(place(raw).unwrap().key.table, Table::Insights);
@@ -520,7 +679,10 @@ mod tests {
 
     #[test]
     fn dedup_key_prefers_event_id() {
-        assert_eq!(dedup_key(Some("a"), "{\"x\":1}"), dedup_key(Some("a"), "{\"y\":2}"));
+        assert_eq!(
+            dedup_key(Some("a"), "{\"x\":1}"),
+            dedup_key(Some("a"), "{\"y\":2}")
+        );
         assert_ne!(dedup_key(None, "{\"x\":1}"), dedup_key(None, "{\"x\":2}"));
         assert_eq!(dedup_key(None, "{\"x\": 1}"), dedup_key(None, "{\"x\":1}"));
     }

@@ -249,18 +249,34 @@ mod tests {
     fn cloudtrail_schema_uses_athena_names_and_nesting() {
         let schema = Table::CloudTrail.schema();
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        assert_eq!(&names[..4], &["eventversion", "useridentity", "eventtime", "eventsource"]);
+        assert_eq!(
+            &names[..4],
+            &["eventversion", "useridentity", "eventtime", "eventsource"]
+        );
         assert!(names.contains(&"requestparameters"));
         assert!(names.contains(&"tlsdetails"));
-        let DataType::Struct(ui) = schema.field_with_name("useridentity").unwrap().data_type() else {
+        let DataType::Struct(ui) = schema.field_with_name("useridentity").unwrap().data_type()
+        else {
             panic!("useridentity is a struct")
         };
         let DataType::Struct(sc) = ui.find("sessioncontext").unwrap().1.data_type() else {
             panic!("sessioncontext is a struct")
         };
         assert!(sc.find("sessionissuer").is_some());
-        assert_eq!(schema.field(Table::CloudTrail.eventtime_index()).name(), "eventtime");
-        assert_eq!(schema.field(Table::CloudTrail.eventid_index()).name(), "eventid");
-        assert_eq!(Table::Insights.schema().field(Table::Insights.eventid_index()).name(), "eventid");
+        assert_eq!(
+            schema.field(Table::CloudTrail.eventtime_index()).name(),
+            "eventtime"
+        );
+        assert_eq!(
+            schema.field(Table::CloudTrail.eventid_index()).name(),
+            "eventid"
+        );
+        assert_eq!(
+            Table::Insights
+                .schema()
+                .field(Table::Insights.eventid_index())
+                .name(),
+            "eventid"
+        );
     }
 }

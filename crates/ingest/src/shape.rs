@@ -8,8 +8,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::Read;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::json::{self, Key, Pairs};
@@ -61,7 +61,11 @@ pub struct Contents<'a> {
 
 impl<'a> Contents<'a> {
     fn verdict(verdict: Verdict) -> Self {
-        Contents { verdict, records: Vec::new(), bad_records: Vec::new() }
+        Contents {
+            verdict,
+            records: Vec::new(),
+            bad_records: Vec::new(),
+        }
     }
 }
 
@@ -89,19 +93,33 @@ const NOT_LOG_EXTENSIONS: &[&str] = &[
 fn looks_like_non_log(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     let base = lower.rsplit('/').next().unwrap_or(&lower);
-    if matches!(base, "license" | "readme" | "notice" | "makefile" | ".gitignore" | ".ds_store") {
+    if matches!(
+        base,
+        "license" | "readme" | "notice" | "makefile" | ".gitignore" | ".ds_store"
+    ) {
         return true;
     }
-    base.rsplit_once('.').is_some_and(|(_, ext)| NOT_LOG_EXTENSIONS.contains(&ext))
+    base.rsplit_once('.')
+        .is_some_and(|(_, ext)| NOT_LOG_EXTENSIONS.contains(&ext))
 }
 
 /// Keys that mark a JSON object as a CloudTrail event.
-const EVENT_KEYS: &[&str] = &["eventTime", "eventName", "eventSource", "eventID", "eventVersion"];
+const EVENT_KEYS: &[&str] = &[
+    "eventTime",
+    "eventName",
+    "eventSource",
+    "eventID",
+    "eventVersion",
+];
 
 /// One top-level JSON document, read in a single pass: a `Records` or `Events` array is
 /// split into raw elements while the document is parsed.
 enum Doc<'a> {
-    Object { pairs: Pairs<'a>, records: Option<Vec<&'a RawValue>>, events: Option<Vec<&'a RawValue>> },
+    Object {
+        pairs: Pairs<'a>,
+        records: Option<Vec<&'a RawValue>>,
+        events: Option<Vec<&'a RawValue>>,
+    },
     Array(Vec<&'a RawValue>),
     Scalar,
 }
@@ -142,7 +160,11 @@ impl<'de> Deserialize<'de> for Doc<'de> {
                         _ => pairs.push((k, map.next_value::<&'de RawValue>()?)),
                     }
                 }
-                Ok(Doc::Object { pairs: Pairs(pairs), records, events })
+                Ok(Doc::Object {
+                    pairs: Pairs(pairs),
+                    records,
+                    events,
+                })
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
                 let mut items = Vec::new();
@@ -217,7 +239,10 @@ impl<'de> Deserialize<'de> for ArrayOrRaw<'de> {
                 Ok(None)
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
                 Ok(None)
             }
         }
@@ -277,7 +302,9 @@ fn parse_text(text: &str) -> Contents<'_> {
     let mut line_mode = false;
     while pos < text.len() {
         let rest = &text[pos..];
-        let Some(skip) = rest.find(|c: char| !c.is_ascii_whitespace()) else { break };
+        let Some(skip) = rest.find(|c: char| !c.is_ascii_whitespace()) else {
+            break;
+        };
         let start = pos + skip;
         let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Doc>();
         match stream.next() {
@@ -285,20 +312,31 @@ fn parse_text(text: &str) -> Contents<'_> {
             Some(Ok(doc)) => {
                 let end = start + stream.byte_offset();
                 let doc_text = &text[start..end];
-                if docs == 0 && !doc_text.contains('\n') && text[end..].trim_start_matches([' ', '\t', '\r']).starts_with('\n') {
+                if docs == 0
+                    && !doc_text.contains('\n')
+                    && text[end..]
+                        .trim_start_matches([' ', '\t', '\r'])
+                        .starts_with('\n')
+                {
                     line_mode = true;
                 }
                 docs += 1;
                 pos = end;
                 match take_doc(doc, doc_text, &mut out, &mut index) {
-                    DocKind::Shape(s) => shape = Some(shape.map_or(s, |prev| if prev == s { s } else { "mixed" })),
+                    DocKind::Shape(s) => {
+                        shape = Some(shape.map_or(s, |prev| if prev == s { s } else { "mixed" }))
+                    }
                     DocKind::Skip(s) => skipped = Some(s),
                     DocKind::NotCloudTrail(why) => {
                         if docs == 1 && text[pos..].trim().is_empty() {
                             out.verdict = Verdict::Rejected(why);
                             return out;
                         }
-                        out.bad_records.push(BadRecord { index, text: doc_text.to_owned(), reason: why });
+                        out.bad_records.push(BadRecord {
+                            index,
+                            text: doc_text.to_owned(),
+                            reason: why,
+                        });
                         index += 1;
                     }
                 }
@@ -329,7 +367,9 @@ fn parse_text(text: &str) -> Contents<'_> {
                 };
                 let got = out.records.len() - before;
                 out.verdict = match (shape, got) {
-                    (Some(s), _) => Verdict::Damaged(s, format!("{why} ({got} records before it were read)")),
+                    (Some(s), _) => {
+                        Verdict::Damaged(s, format!("{why} ({got} records before it were read)"))
+                    }
                     (None, _) => Verdict::Rejected(why),
                 };
                 return out;
@@ -354,23 +394,39 @@ enum DocKind {
     NotCloudTrail(String),
 }
 
-fn take_doc<'a>(doc: Doc<'a>, doc_text: &'a str, out: &mut Contents<'a>, index: &mut u64) -> DocKind {
+fn take_doc<'a>(
+    doc: Doc<'a>,
+    doc_text: &'a str,
+    out: &mut Contents<'a>,
+    index: &mut u64,
+) -> DocKind {
     match doc {
-        Doc::Scalar => DocKind::NotCloudTrail("a JSON scalar, not a CloudTrail event or log file".into()),
+        Doc::Scalar => {
+            DocKind::NotCloudTrail("a JSON scalar, not a CloudTrail event or log file".into())
+        }
         Doc::Array(items) => {
             if !items.is_empty() && !items.iter().any(|r| looks_like_event(r.get())) {
-                return DocKind::NotCloudTrail("a JSON array with no CloudTrail events in it".into());
+                return DocKind::NotCloudTrail(
+                    "a JSON array with no CloudTrail events in it".into(),
+                );
             }
             push_items(items, out, index);
             DocKind::Shape("array")
         }
-        Doc::Object { pairs, records, events } => {
+        Doc::Object {
+            pairs,
+            records,
+            events,
+        } => {
             if let Some(items) = records {
                 push_items(items, out, index);
                 return DocKind::Shape("records");
             }
             if let Some(items) = events {
-                if items.iter().all(|i| i.get().contains("\"CloudTrailEvent\"")) {
+                if items
+                    .iter()
+                    .all(|i| i.get().contains("\"CloudTrailEvent\""))
+                {
                     for item in items {
                         push_lookup_item(item, out, index);
                     }
@@ -380,7 +436,10 @@ fn take_doc<'a>(doc: Doc<'a>, doc_text: &'a str, out: &mut Contents<'a>, index: 
             if pairs.has("digestStartTime") || pairs.has("digestPublicKeyFingerprint") {
                 return DocKind::Skip("CloudTrail digest file");
             }
-            if pairs.has("configurationItems") || pairs.has("configSnapshotId") || pairs.has("configurationItem") {
+            if pairs.has("configurationItems")
+                || pairs.has("configSnapshotId")
+                || pairs.has("configurationItem")
+            {
                 return DocKind::Skip("AWS Config file");
             }
             if EVENT_KEYS.iter().any(|k| pairs.has(k)) {
@@ -399,7 +458,10 @@ fn take_doc<'a>(doc: Doc<'a>, doc_text: &'a str, out: &mut Contents<'a>, index: 
 }
 
 fn looks_like_event(text: &str) -> bool {
-    text.starts_with('{') && EVENT_KEYS.iter().any(|k| text.contains(&format!("\"{k}\"")))
+    text.starts_with('{')
+        && EVENT_KEYS
+            .iter()
+            .any(|k| text.contains(&format!("\"{k}\"")))
 }
 
 fn push_items<'a>(items: Vec<&'a RawValue>, out: &mut Contents<'a>, index: &mut u64) {
@@ -423,7 +485,9 @@ fn push_lookup_item<'a>(item: &'a RawValue, out: &mut Contents<'a>, index: &mut 
         .and_then(json::string)
         .map(|s| serde_json::from_str::<Box<RawValue>>(&s));
     match parsed {
-        Some(Ok(raw)) if raw.get().starts_with('{') => out.records.push((*index, RecordText::Owned(raw))),
+        Some(Ok(raw)) if raw.get().starts_with('{') => {
+            out.records.push((*index, RecordText::Owned(raw)))
+        }
         Some(Ok(_)) => out.bad_records.push(BadRecord {
             index: *index,
             text: item.get().to_owned(),
@@ -445,7 +509,12 @@ fn push_lookup_item<'a>(item: &'a RawValue, out: &mut Contents<'a>, index: &mut 
 
 /// Read the elements of the event array of a damaged document one at a time, up to the
 /// damage. Returns the shape when an event array was found.
-fn salvage<'a>(text: &'a str, start: usize, out: &mut Contents<'a>, index: &mut u64) -> Option<&'static str> {
+fn salvage<'a>(
+    text: &'a str,
+    start: usize,
+    out: &mut Contents<'a>,
+    index: &mut u64,
+) -> Option<&'static str> {
     let doc = &text[start..];
     let (shape, array_at) = if doc.starts_with('[') {
         ("array", start)
@@ -496,7 +565,10 @@ mod tests {
 
     #[test]
     fn records_file() {
-        let c = read_contents("x.json", br#"{"Records":[{"eventTime":"a"},{"eventTime":"b"}]}"#);
+        let c = read_contents(
+            "x.json",
+            br#"{"Records":[{"eventTime":"a"},{"eventTime":"b"}]}"#,
+        );
         assert!(matches!(c.verdict, Verdict::Events("records")));
         assert_eq!(ids(&c), vec![0, 1]);
     }
@@ -509,8 +581,15 @@ mod tests {
         let c = read_contents("x", b"  {\"eventName\":\"A\"}\n");
         assert!(matches!(c.verdict, Verdict::Events("event")));
         assert_eq!(c.records.len(), 1);
-        let c = read_contents("x", b"{\"eventName\":\"A\"}\n{\"eventName\":\"B\"}\n{bad\n{\"eventName\":\"C\"}\n");
-        assert!(matches!(c.verdict, Verdict::Events("ndjson")), "{:?}", c.verdict);
+        let c = read_contents(
+            "x",
+            b"{\"eventName\":\"A\"}\n{\"eventName\":\"B\"}\n{bad\n{\"eventName\":\"C\"}\n",
+        );
+        assert!(
+            matches!(c.verdict, Verdict::Events("ndjson")),
+            "{:?}",
+            c.verdict
+        );
         assert_eq!(ids(&c), vec![0, 1, 3]);
         assert_eq!(c.bad_records.len(), 1);
         assert_eq!(c.bad_records[0].index, 2);
@@ -521,39 +600,76 @@ mod tests {
         let body = r#"{"Events":[{"EventId":"1","CloudTrailEvent":"{\"eventName\":\"X\",\"eventTime\":\"2024-01-01T00:00:00Z\"}"}],"NextToken":"t"}"#;
         let c = read_contents("x", body.as_bytes());
         assert!(matches!(c.verdict, Verdict::Events("lookup-events")));
-        assert_eq!(c.records[0].1.raw().get(), r#"{"eventName":"X","eventTime":"2024-01-01T00:00:00Z"}"#);
+        assert_eq!(
+            c.records[0].1.raw().get(),
+            r#"{"eventName":"X","eventTime":"2024-01-01T00:00:00Z"}"#
+        );
     }
 
     #[test]
     fn skipped_and_rejected() {
-        assert!(matches!(read_contents("x", b"").verdict, Verdict::Skipped("empty file")));
-        assert!(matches!(read_contents("x", b"[]").verdict, Verdict::Events("array")));
         assert!(matches!(
-            read_contents("d", br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#).verdict,
+            read_contents("x", b"").verdict,
+            Verdict::Skipped("empty file")
+        ));
+        assert!(matches!(
+            read_contents("x", b"[]").verdict,
+            Verdict::Events("array")
+        ));
+        assert!(matches!(
+            read_contents(
+                "d",
+                br#"{"awsAccountId":"1","digestStartTime":"x","logFiles":[]}"#
+            )
+            .verdict,
             Verdict::Skipped("CloudTrail digest file")
         ));
         assert!(matches!(
             read_contents("c", br#"{"fileVersion":"1.0","configurationItems":[]}"#).verdict,
             Verdict::Skipped("AWS Config file")
         ));
-        assert!(matches!(read_contents("README.md", b"# hi").verdict, Verdict::Skipped("not a log file")));
-        assert!(matches!(read_contents("x.json", b"hello").verdict, Verdict::Rejected(_)));
-        assert!(matches!(read_contents("x.json", br#"{"a":1}"#).verdict, Verdict::Rejected(_)));
-        assert!(matches!(read_contents("x.json", br#"[{"a":1}]"#).verdict, Verdict::Rejected(_)));
+        assert!(matches!(
+            read_contents("README.md", b"# hi").verdict,
+            Verdict::Skipped("not a log file")
+        ));
+        assert!(matches!(
+            read_contents("x.json", b"hello").verdict,
+            Verdict::Rejected(_)
+        ));
+        assert!(matches!(
+            read_contents("x.json", br#"{"a":1}"#).verdict,
+            Verdict::Rejected(_)
+        ));
+        assert!(matches!(
+            read_contents("x.json", br#"[{"a":1}]"#).verdict,
+            Verdict::Rejected(_)
+        ));
     }
 
     #[test]
     fn truncated_records_file_keeps_what_came_before() {
-        let c = read_contents("x", br#"{"Records":[{"eventTime":"a"},{"eventTime":"b"},{"eventTi"#);
-        let Verdict::Damaged("records", why) = &c.verdict else { panic!("{:?}", c.verdict) };
+        let c = read_contents(
+            "x",
+            br#"{"Records":[{"eventTime":"a"},{"eventTime":"b"},{"eventTi"#,
+        );
+        let Verdict::Damaged("records", why) = &c.verdict else {
+            panic!("{:?}", c.verdict)
+        };
         assert!(why.contains("truncated"), "{why}");
         assert_eq!(ids(&c), vec![0, 1]);
     }
 
     #[test]
     fn object_missing_its_brace_stops_before_it() {
-        let c = read_contents("x", br#"{"Records":[{"eventTime":"a"},{"eventTime":"b", "x":{"y":1}, {"eventTime":"c"}]}"#);
-        assert!(matches!(c.verdict, Verdict::Damaged("records", _)), "{:?}", c.verdict);
+        let c = read_contents(
+            "x",
+            br#"{"Records":[{"eventTime":"a"},{"eventTime":"b", "x":{"y":1}, {"eventTime":"c"}]}"#,
+        );
+        assert!(
+            matches!(c.verdict, Verdict::Damaged("records", _)),
+            "{:?}",
+            c.verdict
+        );
         assert_eq!(ids(&c), vec![0]);
     }
 

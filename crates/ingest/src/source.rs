@@ -27,7 +27,10 @@ pub struct SourceObject {
 
 impl std::fmt::Debug for SourceObject {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceObject").field("uri", &self.uri).field("size", &self.size).finish()
+        f.debug_struct("SourceObject")
+            .field("uri", &self.uri)
+            .field("size", &self.size)
+            .finish()
     }
 }
 
@@ -68,11 +71,15 @@ impl SourceObject {
 /// `AWS_REGION`, `AWS_ENDPOINT_URL` for S3-compatible stores).
 pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL")) {
+    if let Ok(endpoint) =
+        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+    {
         if endpoint.starts_with("http://") {
             b = b.with_allow_http(true);
         }
-        b = b.with_endpoint(endpoint).with_virtual_hosted_style_request(false);
+        b = b
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
     }
     Ok(Arc::new(b.build()?))
 }
@@ -108,18 +115,31 @@ pub async fn resolve(arg: &str) -> Result<Vec<SourceObject>> {
     let path = arg.strip_prefix("file://").unwrap_or(arg);
     let (base, pattern) = if has_glob(path) {
         let (b, p) = split_glob(path);
-        (if b.is_empty() { ".".to_owned() } else { b }, Some(p.unwrap_or_default()))
+        (
+            if b.is_empty() { ".".to_owned() } else { b },
+            Some(p.unwrap_or_default()),
+        )
     } else {
         (path.to_owned(), None)
     };
     let abs = std::fs::canonicalize(&base).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound(base.clone().into()),
-        _ => Error::InvalidSource { source_arg: arg.into(), reason: e.to_string() },
+        _ => Error::InvalidSource {
+            source_arg: arg.into(),
+            reason: e.to_string(),
+        },
     })?;
-    let loc = Path::from_filesystem_path(&abs).map_err(|e| Error::InvalidSource { source_arg: arg.into(), reason: e.to_string() })?;
+    let loc = Path::from_filesystem_path(&abs).map_err(|e| Error::InvalidSource {
+        source_arg: arg.into(),
+        reason: e.to_string(),
+    })?;
     if abs.is_file() {
         let m = store.head(&loc).await?;
-        return Ok(vec![object(&store, m, file_uri(&abs.display().to_string()))]);
+        return Ok(vec![object(
+            &store,
+            m,
+            file_uri(&abs.display().to_string()),
+        )]);
     }
     let matcher = match pattern {
         Some(p) => {
@@ -163,7 +183,10 @@ fn split_glob(path: &str) -> (String, Option<String>) {
         return (path.to_owned(), None);
     }
     let parts: Vec<&str> = path.split('/').collect();
-    let first = parts.iter().position(|p| has_glob(p)).unwrap_or(parts.len());
+    let first = parts
+        .iter()
+        .position(|p| has_glob(p))
+        .unwrap_or(parts.len());
     (parts[..first].join("/"), Some(parts[first..].join("/")))
 }
 
@@ -172,7 +195,10 @@ fn compile_glob(arg: &str, pattern: &str) -> Result<globset::GlobMatcher> {
         .literal_separator(true)
         .build()
         .map(|g| g.compile_matcher())
-        .map_err(|e| Error::InvalidSource { source_arg: arg.into(), reason: e.to_string() })
+        .map_err(|e| Error::InvalidSource {
+            source_arg: arg.into(),
+            reason: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -182,7 +208,10 @@ mod tests {
     #[test]
     fn glob_split() {
         assert_eq!(split_glob("a/b/*.gz"), ("a/b".into(), Some("*.gz".into())));
-        assert_eq!(split_glob("a/**/x/*.gz"), ("a".into(), Some("**/x/*.gz".into())));
+        assert_eq!(
+            split_glob("a/**/x/*.gz"),
+            ("a".into(), Some("**/x/*.gz".into()))
+        );
         assert_eq!(split_glob("a/b"), ("a/b".into(), None));
     }
 
@@ -202,14 +231,19 @@ mod tests {
         assert!(gz[0].uri.ends_with("/x/y/b.json.gz"));
         let one = resolve(d.join("x/a.json").to_str().unwrap()).await.unwrap();
         assert_eq!(one.len(), 1);
-        assert!(matches!(resolve("/nonexistent/zzz").await, Err(Error::NotFound(_))));
+        assert!(matches!(
+            resolve("/nonexistent/zzz").await,
+            Err(Error::NotFound(_))
+        ));
     }
 
     #[test]
     fn delivery_date_from_key() {
         let o = SourceObject {
             store: Arc::new(LocalFileSystem::new()),
-            location: Path::from("AWSLogs/1/CloudTrail/us-east-1/2024/03/02/1_CloudTrail_us-east-1_20240302T0005Z_ab.json.gz"),
+            location: Path::from(
+                "AWSLogs/1/CloudTrail/us-east-1/2024/03/02/1_CloudTrail_us-east-1_20240302T0005Z_ab.json.gz",
+            ),
             uri: String::new(),
             size: 0,
             modified: 0,

@@ -87,16 +87,25 @@ pub struct LakeState {
 
 impl LakeState {
     pub async fn load(lake: &Lake) -> Result<LakeState> {
-        let mut names: Vec<String> =
-            lake.list(LOG_DIR).await?.into_iter().map(|(p, _)| p).filter(|p| p.ends_with(".json")).collect();
+        let mut names: Vec<String> = lake
+            .list(LOG_DIR)
+            .await?
+            .into_iter()
+            .map(|(p, _)| p)
+            .filter(|p| p.ends_with(".json"))
+            .collect();
         names.sort();
         let mut state = LakeState::default();
-        let fetched: Vec<_> = futures::stream::iter(names.iter().map(|n| lake.get(n))).buffered(16).collect().await;
+        let fetched: Vec<_> = futures::stream::iter(names.iter().map(|n| lake.get(n)))
+            .buffered(16)
+            .collect()
+            .await;
         for (name, data) in names.iter().zip(fetched) {
             let data = data?;
             let commit: Commit = serde_json::from_slice(&data)
                 .map_err(|e| Error::CorruptState(format!("{}/{name}: {e}", lake.url)))?;
-            let seq = seq_of(name).ok_or_else(|| Error::CorruptState(format!("unexpected log entry {name}")))?;
+            let seq = seq_of(name)
+                .ok_or_else(|| Error::CorruptState(format!("unexpected log entry {name}")))?;
             state.apply(&commit);
             state.next_seq = state.next_seq.max(seq + 1);
         }
@@ -107,13 +116,19 @@ impl LakeState {
         for f in &commit.files {
             if self.files.insert(f.path.clone()) {
                 let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
-                self.by_partition.entry(dir).or_default().push(f.path.clone());
+                self.by_partition
+                    .entry(dir)
+                    .or_default()
+                    .push(f.path.clone());
             }
         }
         self.quarantine.extend(commit.quarantine.iter().cloned());
         for s in &commit.sources {
             let merged = match self.sources.get(&s.uri) {
-                Some(prev) if same_object(prev, s) => SourceEntry { window: union(prev.window, s.window), ..s.clone() },
+                Some(prev) if same_object(prev, s) => SourceEntry {
+                    window: union(prev.window, s.window),
+                    ..s.clone()
+                },
                 _ => s.clone(),
             };
             self.sources.insert(s.uri.clone(), merged);
@@ -126,8 +141,15 @@ impl LakeState {
         let body = serde_json::to_vec(&commit)?;
         loop {
             let path = Path::from(format!("{LOG_DIR}/{:012}.json", self.next_seq));
-            let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-            match lake.store().put_opts(&path, PutPayload::from(body.clone()), opts).await {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match lake
+                .store()
+                .put_opts(&path, PutPayload::from(body.clone()), opts)
+                .await
+            {
                 Ok(_) => break,
                 // Only one ingest runs at a time (the lock), so a taken number means a
                 // commit we have not seen yet: move past it.
@@ -141,8 +163,17 @@ impl LakeState {
     }
 
     /// Whether `obj` needs reading, given what the lake holds and the window asked for.
-    pub fn is_current(&self, uri: &str, size: u64, modified: i64, etag: Option<&str>, window: Option<(Option<i64>, Option<i64>)>) -> bool {
-        let Some(prev) = self.sources.get(uri) else { return false };
+    pub fn is_current(
+        &self,
+        uri: &str,
+        size: u64,
+        modified: i64,
+        etag: Option<&str>,
+        window: Option<(Option<i64>, Option<i64>)>,
+    ) -> bool {
+        let Some(prev) = self.sources.get(uri) else {
+            return false;
+        };
         let probe = SourceEntry {
             uri: uri.into(),
             size,
@@ -165,7 +196,10 @@ impl LakeState {
         for dir in dirs {
             for (path, _) in lake.list(dir).await? {
                 let name = path.rsplit('/').next().unwrap_or("");
-                if name.starts_with(OUR_PREFIX) && !self.files.contains(&path) && !self.quarantine.contains(&path) {
+                if name.starts_with(OUR_PREFIX)
+                    && !self.files.contains(&path)
+                    && !self.quarantine.contains(&path)
+                {
                     lake.delete(&path).await?;
                     removed += 1;
                 }
@@ -176,7 +210,10 @@ impl LakeState {
 
     /// Committed files, grouped by partition directory, sorted.
     pub fn partitions(&self) -> BTreeMap<&str, &[String]> {
-        self.by_partition.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect()
+        self.by_partition
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect()
     }
 }
 
@@ -230,7 +267,11 @@ fn union(a: Window, b: Window) -> Window {
                 (Some(x), Some(y)) => Some(x.max(y)),
                 _ => None,
             };
-            if s.is_none() && u.is_none() { None } else { Some((s, u)) }
+            if s.is_none() && u.is_none() {
+                None
+            } else {
+                Some((s, u))
+            }
         }
     }
 }
@@ -268,17 +309,38 @@ fn process_alive(pid: u32) -> bool {
 
 impl LakeLock {
     pub async fn acquire(lake: &Lake) -> Result<LakeLock> {
-        let me = LockInfo { pid: std::process::id(), host: hostname(), started: chrono::Utc::now().to_rfc3339() };
+        let me = LockInfo {
+            pid: std::process::id(),
+            host: hostname(),
+            started: chrono::Utc::now().to_rfc3339(),
+        };
         let body = serde_json::to_vec(&me)?;
         for _ in 0..3 {
-            let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-            match lake.store().put_opts(&Path::from(LOCK), PutPayload::from(body.clone()), opts).await {
-                Ok(_) => return Ok(LakeLock { lake: lake.clone(), released: false }),
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match lake
+                .store()
+                .put_opts(&Path::from(LOCK), PutPayload::from(body.clone()), opts)
+                .await
+            {
+                Ok(_) => {
+                    return Ok(LakeLock {
+                        lake: lake.clone(),
+                        released: false,
+                    });
+                }
                 Err(object_store::Error::AlreadyExists { .. }) => {
-                    let holder: Option<LockInfo> =
-                        lake.get(LOCK).await.ok().and_then(|b| serde_json::from_slice(&b).ok());
+                    let holder: Option<LockInfo> = lake
+                        .get(LOCK)
+                        .await
+                        .ok()
+                        .and_then(|b| serde_json::from_slice(&b).ok());
                     match holder {
-                        Some(h) if h.host == me.host && (h.pid == me.pid || !process_alive(h.pid)) => {
+                        Some(h)
+                            if h.host == me.host && (h.pid == me.pid || !process_alive(h.pid)) =>
+                        {
                             lake.delete(LOCK).await?;
                         }
                         Some(h) => {
@@ -294,7 +356,10 @@ impl LakeLock {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::Locked("unknown holder".into(), format!("{}/{LOCK}", lake.url)))
+        Err(Error::Locked(
+            "unknown holder".into(),
+            format!("{}/{LOCK}", lake.url),
+        ))
     }
 
     pub async fn release(mut self) -> Result<()> {
@@ -313,7 +378,10 @@ mod tests {
         assert!(!covers(Some((Some(1), Some(5))), None));
         assert!(covers(Some((Some(1), Some(5))), Some((Some(2), Some(5)))));
         assert!(!covers(Some((Some(1), Some(5))), Some((Some(0), Some(5)))));
-        assert_eq!(union(Some((Some(1), Some(2))), Some((Some(3), Some(4)))), Some((Some(1), Some(4))));
+        assert_eq!(
+            union(Some((Some(1), Some(2))), Some((Some(3), Some(4)))),
+            Some((Some(1), Some(4)))
+        );
         assert_eq!(union(Some((None, Some(2))), Some((Some(3), None))), None);
     }
 
@@ -321,9 +389,24 @@ mod tests {
     async fn commit_log_round_trip_and_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        lake.put("cloudtrail/date=2024-01-01/region=x/part-a-1.parquet", b"x".to_vec()).await.unwrap();
-        lake.put("cloudtrail/date=2024-01-01/region=x/part-a-2.parquet", b"x".to_vec()).await.unwrap();
-        lake.put("cloudtrail/date=2024-01-01/region=x/theirs.parquet", b"x".to_vec()).await.unwrap();
+        lake.put(
+            "cloudtrail/date=2024-01-01/region=x/part-a-1.parquet",
+            b"x".to_vec(),
+        )
+        .await
+        .unwrap();
+        lake.put(
+            "cloudtrail/date=2024-01-01/region=x/part-a-2.parquet",
+            b"x".to_vec(),
+        )
+        .await
+        .unwrap();
+        lake.put(
+            "cloudtrail/date=2024-01-01/region=x/theirs.parquet",
+            b"x".to_vec(),
+        )
+        .await
+        .unwrap();
         let mut st = LakeState::load(&lake).await.unwrap();
         st.commit(
             &lake,
@@ -331,7 +414,11 @@ mod tests {
                 version: 1,
                 run: "a".into(),
                 time: String::new(),
-                files: vec![FileEntry { path: "cloudtrail/date=2024-01-01/region=x/part-a-1.parquet".into(), rows: 1, bytes: 1 }],
+                files: vec![FileEntry {
+                    path: "cloudtrail/date=2024-01-01/region=x/part-a-1.parquet".into(),
+                    rows: 1,
+                    bytes: 1,
+                }],
                 quarantine: vec![],
                 sources: vec![SourceEntry {
                     uri: "file:///s".into(),
@@ -351,7 +438,13 @@ mod tests {
         assert!(st.is_current("file:///s", 3, 7, None, None));
         assert!(!st.is_current("file:///s", 4, 7, None, None));
         assert_eq!(st.remove_leftovers(&lake).await.unwrap(), 1);
-        let left: Vec<String> = lake.list("cloudtrail").await.unwrap().into_iter().map(|(p, _)| p).collect();
+        let left: Vec<String> = lake
+            .list("cloudtrail")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert_eq!(left.len(), 2);
         assert!(left.iter().any(|p| p.ends_with("theirs.parquet")));
     }
@@ -360,12 +453,27 @@ mod tests {
     async fn lock_is_exclusive_and_stale_locks_are_taken_over() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        let stale = LockInfo { pid: u32::MAX - 1, host: hostname(), started: "then".into() };
-        lake.put(LOCK, serde_json::to_vec(&stale).unwrap()).await.unwrap();
+        let stale = LockInfo {
+            pid: u32::MAX - 1,
+            host: hostname(),
+            started: "then".into(),
+        };
+        lake.put(LOCK, serde_json::to_vec(&stale).unwrap())
+            .await
+            .unwrap();
         let lock = LakeLock::acquire(&lake).await.unwrap();
-        let other = LockInfo { pid: 1, host: "elsewhere".into(), started: "now".into() };
+        let other = LockInfo {
+            pid: 1,
+            host: "elsewhere".into(),
+            started: "now".into(),
+        };
         lock.release().await.unwrap();
-        lake.put(LOCK, serde_json::to_vec(&other).unwrap()).await.unwrap();
-        assert!(matches!(LakeLock::acquire(&lake).await, Err(Error::Locked(..))));
+        lake.put(LOCK, serde_json::to_vec(&other).unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(
+            LakeLock::acquire(&lake).await,
+            Err(Error::Locked(..))
+        ));
     }
 }

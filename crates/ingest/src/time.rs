@@ -37,7 +37,14 @@ pub fn parse_event_time(s: &str) -> Option<Micros> {
 /// Fast path for the spelling CloudTrail uses: `2024-01-15T10:20:30Z`.
 fn parse_canonical(s: &str) -> Option<Micros> {
     let b = s.as_bytes();
-    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
@@ -70,7 +77,9 @@ pub fn format_event_time(micros: Micros) -> String {
 
 /// The UTC day of a time, as `YYYY-MM-DD`.
 pub fn utc_date(micros: Micros) -> NaiveDate {
-    DateTime::from_timestamp_micros(micros).unwrap_or_default().date_naive()
+    DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .date_naive()
 }
 
 /// Parse a time a user typed: `2024-01-15` (midnight UTC), RFC 3339, a date-time without
@@ -117,27 +126,50 @@ mod tests {
         assert_eq!(parse_event_time("2019-07-05 10:20:30Z"), Some(t));
         assert_eq!(parse_event_time("2019-07-05T12:20:30+02:00"), Some(t));
         assert_eq!(parse_event_time("2019-07-05T10:20:30"), Some(t));
-        assert_eq!(parse_event_time("2019-07-05T10:20:30.250Z"), Some(t + 250_000));
+        assert_eq!(
+            parse_event_time("2019-07-05T10:20:30.250Z"),
+            Some(t + 250_000)
+        );
         assert_eq!(parse_event_time("ThisIsAWrongEventTime"), None);
         assert_eq!(parse_event_time("2019-13-05T10:20:30Z"), None);
     }
 
     #[test]
     fn canonical_format_round_trips() {
-        for s in ["2019-07-05T10:20:30Z", "2019-07-05T10:20:30.250Z", "2019-07-05T10:20:30.000001Z"] {
+        for s in [
+            "2019-07-05T10:20:30Z",
+            "2019-07-05T10:20:30.250Z",
+            "2019-07-05T10:20:30.000001Z",
+        ] {
             assert_eq!(format_event_time(parse_event_time(s).unwrap()), s);
         }
     }
 
     #[test]
     fn user_times() {
-        let now = DateTime::parse_from_rfc3339("2024-01-15T12:00:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(parse_user_time("2024-01-10", now).unwrap().to_rfc3339(), "2024-01-10T00:00:00+00:00");
-        assert_eq!(parse_user_time("7d", now).unwrap().to_rfc3339(), "2024-01-08T12:00:00+00:00");
-        assert_eq!(parse_user_time("24h", now).unwrap().to_rfc3339(), "2024-01-14T12:00:00+00:00");
-        assert_eq!(parse_user_time("30m", now).unwrap().to_rfc3339(), "2024-01-15T11:30:00+00:00");
+        let now = DateTime::parse_from_rfc3339("2024-01-15T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(
-            parse_user_time("2024-01-10T05:00:00+01:00", now).unwrap().to_rfc3339(),
+            parse_user_time("2024-01-10", now).unwrap().to_rfc3339(),
+            "2024-01-10T00:00:00+00:00"
+        );
+        assert_eq!(
+            parse_user_time("7d", now).unwrap().to_rfc3339(),
+            "2024-01-08T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_user_time("24h", now).unwrap().to_rfc3339(),
+            "2024-01-14T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_user_time("30m", now).unwrap().to_rfc3339(),
+            "2024-01-15T11:30:00+00:00"
+        );
+        assert_eq!(
+            parse_user_time("2024-01-10T05:00:00+01:00", now)
+                .unwrap()
+                .to_rfc3339(),
             "2024-01-10T04:00:00+00:00"
         );
         assert!(parse_user_time("yesterday", now).is_err());

@@ -1,1 +1,13 @@
-//! placeholder
+//! trailsql-query: SQL over a trailsql lake. A DataFusion session with the lake's tables
+//! ([`session`]), statements run one after another ([`runner`]), results printed in the
+//! user's format ([`format`]).
+
+mod error;
+pub mod format;
+pub mod runner;
+pub mod session;
+
+pub use error::{Error, Result};
+pub use format::OutputFormat;
+pub use runner::{SqlOptions, run_sql};
+pub use session::open_session;

@@ -1,0 +1,710 @@
+//! An ingest run: list the sources, read what is new or changed in parallel, decode it into
+//! partition batches, drop duplicates, and write Parquet in checkpoints, each made visible
+//! by one commit. The [`Summary`] accounts for every object and every record.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use arrow::array::{BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use object_store::ObjectStoreExt;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::lake::{Lake, encode_partition, read_event_keys};
+use crate::rows::{self, PartitionKey, Rows};
+use crate::shape::{self, Verdict};
+use crate::source::{self, SourceObject};
+use crate::state::{
+    Commit, FileEntry, LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceStatus,
+};
+use crate::time::Micros;
+use crate::{Error, Result};
+
+/// What to ingest, where, and how.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub sources: Vec<String>,
+    pub lake: String,
+    /// Only events at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Any bad input fails the run.
+    pub strict: bool,
+    /// Draw a progress bar (only ever drawn on a terminal).
+    pub progress: bool,
+    /// Decoded rows held in memory before a checkpoint writes them out.
+    pub buffer_bytes: usize,
+    /// Objects decoded at once.
+    pub parallelism: usize,
+}
+
+impl IngestOptions {
+    pub fn new(sources: Vec<String>, lake: String) -> Self {
+        IngestOptions {
+            sources,
+            lake,
+            since: None,
+            until: None,
+            strict: false,
+            progress: false,
+            buffer_bytes: 256 << 20,
+            parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// One bad input, for the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub source: String,
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+/// The accounting of a run. For records:
+/// `records = written + duplicates_in_run + duplicates_in_lake + quarantined + outside_window`.
+/// For objects: `objects_listed = objects_read + objects_unchanged + objects_skipped +
+/// objects_outside_window` and, of those read, some are rejected or damaged.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    pub lake: String,
+    pub objects_listed: u64,
+    pub objects_read: u64,
+    pub objects_unchanged: u64,
+    pub objects_skipped: u64,
+    pub objects_outside_window: u64,
+    pub objects_rejected: u64,
+    pub objects_damaged: u64,
+    pub skipped_by_reason: BTreeMap<String, u64>,
+    pub bytes_read: u64,
+    pub json_bytes: u64,
+    pub records: u64,
+    pub written: u64,
+    pub written_by_table: BTreeMap<String, u64>,
+    pub duplicates_in_run: u64,
+    pub duplicates_in_lake: u64,
+    pub quarantined: u64,
+    pub outside_window: u64,
+    pub files_written: u64,
+    pub parquet_bytes: u64,
+    pub commits: u64,
+    pub leftovers_removed: u64,
+    pub seconds: f64,
+    pub problems: Vec<Problem>,
+}
+
+impl Summary {
+    /// Whether every record is accounted for.
+    pub fn balanced(&self) -> bool {
+        self.records
+            == self.written
+                + self.duplicates_in_run
+                + self.duplicates_in_lake
+                + self.quarantined
+                + self.outside_window
+            && self.objects_listed
+                == self.objects_read
+                    + self.objects_unchanged
+                    + self.objects_skipped
+                    + self.objects_outside_window
+    }
+
+    pub fn bad_inputs(&self) -> u64 {
+        self.objects_rejected + self.objects_damaged + self.quarantined
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let rate = if self.seconds > 0.0 {
+            self.records as f64 / self.seconds
+        } else {
+            0.0
+        };
+        writeln!(
+            f,
+            "ingested into {} in {:.2}s: {} records from {} objects ({}, {} of JSON; {}/s)",
+            self.lake,
+            self.seconds,
+            n(self.records),
+            n(self.objects_read),
+            bytes(self.bytes_read),
+            bytes(self.json_bytes),
+            n(rate as u64) + " records",
+        )?;
+        let tables: Vec<String> = self
+            .written_by_table
+            .iter()
+            .map(|(t, c)| format!("{t} {}", n(*c)))
+            .collect();
+        writeln!(
+            f,
+            "  written         {:>10}  ({}) in {} files, {}",
+            n(self.written),
+            if tables.is_empty() {
+                "nothing new".into()
+            } else {
+                tables.join(", ")
+            },
+            n(self.files_written),
+            bytes(self.parquet_bytes)
+        )?;
+        writeln!(
+            f,
+            "  duplicates      {:>10}  ({} within this run, {} already in the lake)",
+            n(self.duplicates_in_run + self.duplicates_in_lake),
+            n(self.duplicates_in_run),
+            n(self.duplicates_in_lake)
+        )?;
+        writeln!(
+            f,
+            "  quarantined     {:>10}{}",
+            n(self.quarantined),
+            if self.quarantined > 0 {
+                format!("  (records kept in {}/{QUARANTINE_DIR}/)", self.lake)
+            } else {
+                String::new()
+            }
+        )?;
+        if self.outside_window > 0 {
+            writeln!(f, "  outside window  {:>10}", n(self.outside_window))?;
+        }
+        let skipped: Vec<String> = self
+            .skipped_by_reason
+            .iter()
+            .map(|(r, c)| format!("{r} {}", n(*c)))
+            .collect();
+        write!(
+            f,
+            "  objects: {} listed, {} read, {} unchanged since the last run, {} skipped{}",
+            n(self.objects_listed),
+            n(self.objects_read),
+            n(self.objects_unchanged),
+            n(self.objects_skipped),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", skipped.join(", "))
+            },
+        )?;
+        if self.objects_outside_window > 0 {
+            write!(
+                f,
+                ", {} outside the time window",
+                n(self.objects_outside_window)
+            )?;
+        }
+        writeln!(f)?;
+        if self.objects_rejected + self.objects_damaged > 0 {
+            writeln!(
+                f,
+                "  could not read {} objects ({} rejected, {} damaged: records before the damage were read)",
+                n(self.objects_rejected + self.objects_damaged),
+                n(self.objects_rejected),
+                n(self.objects_damaged)
+            )?;
+        }
+        if self.leftovers_removed > 0 {
+            writeln!(
+                f,
+                "  recovered from an interrupted run: removed {} uncommitted files",
+                n(self.leftovers_removed)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn n(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn bytes(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+type Window = Option<(Option<Micros>, Option<Micros>)>;
+
+/// What decoding one object produced.
+struct Decoded {
+    obj: SourceObject,
+    status: SourceStatus,
+    detail: Option<String>,
+    parts: Vec<(PartitionKey, RecordBatch, Vec<u128>)>,
+    quarantine: Vec<u8>,
+    quarantined: u64,
+    first_quarantine_reason: Option<String>,
+    records: u64,
+    outside_window: u64,
+    bytes_read: u64,
+    json_bytes: u64,
+}
+
+fn decode(
+    obj: SourceObject,
+    data: std::result::Result<bytes::Bytes, String>,
+    window: Window,
+) -> Decoded {
+    let mut d = Decoded {
+        status: SourceStatus::Ingested,
+        detail: None,
+        parts: Vec::new(),
+        quarantine: Vec::new(),
+        quarantined: 0,
+        first_quarantine_reason: None,
+        records: 0,
+        outside_window: 0,
+        bytes_read: 0,
+        json_bytes: 0,
+        obj,
+    };
+    let data = match data {
+        Ok(b) => b,
+        Err(e) => {
+            d.status = SourceStatus::Rejected;
+            d.detail = Some(format!("cannot read: {e}"));
+            return d;
+        }
+    };
+    d.bytes_read = data.len() as u64;
+    let (plain, gz_err) = shape::decompress(&data);
+    d.json_bytes = plain.len() as u64;
+    let contents = shape::read_contents(d.obj.display(), &plain);
+    let uri = d.obj.uri.clone();
+    let quarantine = |d: &mut Decoded, index: u64, reason: &str, text: &str| {
+        let line =
+            serde_json::json!({"source": uri, "index": index, "reason": reason, "text": text});
+        serde_json::to_writer(&mut d.quarantine, &line).expect("in-memory write");
+        d.quarantine.push(b'\n');
+        d.quarantined += 1;
+        d.records += 1;
+        if d.first_quarantine_reason.is_none() {
+            d.first_quarantine_reason = Some(format!("record {index}: {reason}"));
+        }
+    };
+    for bad in &contents.bad_records {
+        quarantine(&mut d, bad.index, &bad.reason, &bad.text);
+    }
+    let mut builders: BTreeMap<PartitionKey, Rows> = BTreeMap::new();
+    for (index, rec) in &contents.records {
+        match rows::place(rec.raw()) {
+            Err(reason) => quarantine(&mut d, *index, &reason, rec.raw().get()),
+            Ok(placed) => {
+                d.records += 1;
+                if let Some((since, until)) = window {
+                    if since.is_some_and(|s| placed.time < s)
+                        || until.is_some_and(|u| placed.time >= u)
+                    {
+                        d.outside_window += 1;
+                        continue;
+                    }
+                }
+                builders
+                    .entry(placed.key.clone())
+                    .or_insert_with(|| Rows::new(placed.key.table))
+                    .append(&placed, &d.obj.uri, *index);
+            }
+        }
+    }
+    d.parts = builders
+        .into_iter()
+        .map(|(k, rows)| {
+            let (batch, keys) = rows.finish();
+            (k, batch, keys)
+        })
+        .collect();
+    let (status, detail) = match contents.verdict {
+        Verdict::Events(_) => (SourceStatus::Ingested, None),
+        Verdict::Damaged(_, why) => (SourceStatus::Damaged, Some(why)),
+        Verdict::Skipped(why) => (SourceStatus::Skipped, Some(why.to_owned())),
+        Verdict::Rejected(why) => (SourceStatus::Rejected, Some(why)),
+    };
+    (d.status, d.detail) = match (gz_err, status) {
+        (None, s) => (s, detail),
+        (Some(gz), SourceStatus::Ingested | SourceStatus::Damaged) if d.records > 0 => (
+            SourceStatus::Damaged,
+            Some(format!("{gz} ({} records before it were read)", d.records)),
+        ),
+        (Some(gz), _) => (SourceStatus::Rejected, Some(gz)),
+    };
+    d
+}
+
+struct Writer<'a> {
+    lake: &'a Lake,
+    run: String,
+    seq: u64,
+    buffers: BTreeMap<PartitionKey, Vec<RecordBatch>>,
+    /// Dedup keys already in the lake, loaded per partition when the run first touches it:
+    /// a re-delivered event has the same time and region, so it lands in the same partition.
+    in_lake: HashMap<PartitionKey, HashSet<u128>>,
+    /// Dedup keys written by this run, across all partitions.
+    in_run: HashSet<u128>,
+    buffered: usize,
+    budget: usize,
+    sources: Vec<SourceEntry>,
+    quarantine: Vec<u8>,
+}
+
+impl Writer<'_> {
+    async fn load_partition(&mut self, state: &LakeState, key: &PartitionKey) -> Result<()> {
+        if !self.in_lake.contains_key(key) {
+            let mut seen = HashSet::new();
+            let files = state
+                .by_partition
+                .get(&key.dir())
+                .cloned()
+                .unwrap_or_default();
+            let table = key.table;
+            let lake = self.lake;
+            let loaded: Vec<Vec<u128>> = futures::stream::iter(files)
+                .map(|path| async move {
+                    let data = lake.get(&path).await?;
+                    tokio::task::spawn_blocking(move || read_event_keys(table, data))
+                        .await
+                        .map_err(|e| Error::Task(e.to_string()))?
+                })
+                .buffered(4)
+                .try_collect()
+                .await?;
+            seen.extend(loaded.into_iter().flatten());
+            self.in_lake.insert(key.clone(), seen);
+        }
+        Ok(())
+    }
+
+    async fn add(
+        &mut self,
+        state: &mut LakeState,
+        d: Decoded,
+        window: Window,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        for (key, batch, keys) in d.parts {
+            self.load_partition(state, &key).await?;
+            let in_lake = &self.in_lake[&key];
+            let mut keep = Vec::with_capacity(keys.len());
+            for k in &keys {
+                let fresh = if in_lake.contains(k) {
+                    summary.duplicates_in_lake += 1;
+                    false
+                } else if !self.in_run.insert(*k) {
+                    summary.duplicates_in_run += 1;
+                    false
+                } else {
+                    true
+                };
+                keep.push(fresh);
+            }
+            let kept = keep.iter().filter(|k| **k).count();
+            if kept == 0 {
+                continue;
+            }
+            let batch = if kept == keys.len() {
+                batch
+            } else {
+                filter_record_batch(&batch, &BooleanArray::from(keep))?
+            };
+            summary.written += kept as u64;
+            *summary
+                .written_by_table
+                .entry(key.table.name().to_owned())
+                .or_default() += kept as u64;
+            self.buffered += batch.get_array_memory_size();
+            self.buffers.entry(key).or_default().push(batch);
+        }
+        self.quarantine.extend_from_slice(&d.quarantine);
+        self.sources.push(SourceEntry {
+            uri: d.obj.uri.clone(),
+            size: d.obj.size,
+            modified: d.obj.modified,
+            etag: d.obj.etag.clone(),
+            status: d.status,
+            detail: d.detail,
+            records: d.records,
+            window,
+        });
+        if self.buffered >= self.budget {
+            self.checkpoint(state, summary).await?;
+        }
+        Ok(())
+    }
+
+    /// Write everything buffered and commit it with the sources it completes.
+    async fn checkpoint(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
+        if self.buffers.is_empty() && self.sources.is_empty() {
+            return Ok(());
+        }
+        let parts: Vec<(PartitionKey, Vec<RecordBatch>)> =
+            std::mem::take(&mut self.buffers).into_iter().collect();
+        self.buffered = 0;
+        let encoded: Vec<(PartitionKey, Vec<u8>, usize)> = tokio::task::spawn_blocking(move || {
+            parts
+                .into_par_iter()
+                .map(|(k, batches)| {
+                    encode_partition(k.table, &batches).map(|(b, rows)| (k, b, rows))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| Error::Task(e.to_string()))??;
+        let mut files = Vec::with_capacity(encoded.len());
+        let mut puts = Vec::with_capacity(encoded.len());
+        for (key, data, rows) in encoded {
+            let path = format!(
+                "{}/{}{}-{:06}.parquet",
+                key.dir(),
+                crate::state::OUR_PREFIX,
+                self.run,
+                self.seq
+            );
+            self.seq += 1;
+            files.push(FileEntry {
+                path: path.clone(),
+                rows: rows as u64,
+                bytes: data.len() as u64,
+            });
+            puts.push((path, data));
+        }
+        let lake = self.lake;
+        futures::stream::iter(
+            puts.into_iter()
+                .map(|(p, d)| async move { lake.put(&p, d).await }),
+        )
+        .buffer_unordered(8)
+        .try_collect::<Vec<()>>()
+        .await?;
+        let mut quarantine = Vec::new();
+        if !self.quarantine.is_empty() {
+            let path = format!(
+                "{QUARANTINE_DIR}/{}{}-{:06}.ndjson",
+                crate::state::OUR_PREFIX,
+                self.run,
+                self.seq
+            );
+            self.seq += 1;
+            self.lake
+                .put(&path, std::mem::take(&mut self.quarantine))
+                .await?;
+            quarantine.push(path);
+        }
+        summary.files_written += files.len() as u64;
+        summary.parquet_bytes += files.iter().map(|f| f.bytes).sum::<u64>();
+        let commit = Commit {
+            version: 1,
+            run: self.run.clone(),
+            time: Utc::now().to_rfc3339(),
+            files,
+            quarantine,
+            sources: std::mem::take(&mut self.sources),
+        };
+        state.commit(self.lake, commit).await?;
+        summary.commits += 1;
+        Ok(())
+    }
+}
+
+/// Run an ingest.
+pub async fn ingest(opts: &IngestOptions) -> Result<Summary> {
+    let start = Instant::now();
+    let lake = Lake::open(&opts.lake)?;
+    let lock = LakeLock::acquire(&lake).await?;
+    let result = run(opts, &lake, start).await;
+    let released = lock.release().await;
+    let summary = result?;
+    released?;
+    Ok(summary)
+}
+
+async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summary> {
+    let mut summary = Summary {
+        lake: lake.url.clone(),
+        ..Default::default()
+    };
+    let mut state = LakeState::load(lake).await?;
+    summary.leftovers_removed = state.remove_leftovers(lake).await? as u64;
+
+    let mut objects: Vec<SourceObject> = Vec::new();
+    for arg in &opts.sources {
+        let found = source::resolve(arg).await?;
+        if found.is_empty() && arg.contains(['*', '?', '[', '{']) {
+            return Err(Error::InvalidSource {
+                source_arg: arg.clone(),
+                reason: "matches no object".into(),
+            });
+        }
+        objects.extend(found);
+    }
+    objects.sort_by(|a, b| a.uri.cmp(&b.uri));
+    objects.dedup_by(|a, b| a.uri == b.uri);
+    summary.objects_listed = objects.len() as u64;
+
+    let window: Window = match (opts.since, opts.until) {
+        (None, None) => None,
+        (s, u) => Some((
+            s.map(|t| t.timestamp_micros()),
+            u.map(|t| t.timestamp_micros()),
+        )),
+    };
+    // A log file holds events from before its delivery, never after: files delivered more
+    // than a day before `since` cannot hold an event in the window.
+    let earliest_delivery = opts
+        .since
+        .map(|s| (s - chrono::Duration::days(1)).date_naive());
+    let mut todo = Vec::new();
+    for obj in objects {
+        if let Some(why) = obj.skip_by_name() {
+            summary.objects_skipped += 1;
+            *summary.skipped_by_reason.entry(why.into()).or_default() += 1;
+        } else if earliest_delivery
+            .zip(obj.delivery_date())
+            .is_some_and(|(e, d)| d < e)
+        {
+            summary.objects_outside_window += 1;
+        } else if state.is_current(
+            &obj.uri,
+            obj.size,
+            obj.modified,
+            obj.etag.as_deref(),
+            window,
+        ) {
+            summary.objects_unchanged += 1;
+        } else {
+            todo.push(obj);
+        }
+    }
+
+    let bar = if opts.progress {
+        ProgressBar::with_draw_target(
+            Some(todo.len() as u64),
+            ProgressDrawTarget::stderr_with_hz(8),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files  {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+
+    let mut writer = Writer {
+        lake,
+        run: run_id(),
+        seq: 0,
+        buffers: BTreeMap::new(),
+        in_lake: HashMap::new(),
+        in_run: HashSet::new(),
+        buffered: 0,
+        budget: opts.buffer_bytes.max(1),
+        sources: Vec::new(),
+        quarantine: Vec::new(),
+    };
+    let mut decoded = futures::stream::iter(todo)
+        .map(|obj| async move {
+            let data = match obj.store.get(&obj.location).await {
+                Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            tokio::task::spawn_blocking(move || decode(obj, data, window))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))
+        })
+        .buffer_unordered(opts.parallelism.max(1) + 1);
+
+    while let Some(d) = decoded.next().await {
+        let d = d?;
+        summary.objects_read += 1;
+        summary.bytes_read += d.bytes_read;
+        summary.json_bytes += d.json_bytes;
+        summary.records += d.records;
+        summary.quarantined += d.quarantined;
+        summary.outside_window += d.outside_window;
+        let shown = d.obj.display().to_owned();
+        match d.status {
+            SourceStatus::Skipped => {
+                summary.objects_skipped += 1;
+                *summary
+                    .skipped_by_reason
+                    .entry(d.detail.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            SourceStatus::Rejected | SourceStatus::Damaged => {
+                let (kind, count) = if d.status == SourceStatus::Rejected {
+                    ("rejected", &mut summary.objects_rejected)
+                } else {
+                    ("damaged", &mut summary.objects_damaged)
+                };
+                *count += 1;
+                let reason = d.detail.clone().unwrap_or_default();
+                bar.suspend(|| eprintln!("warning: {shown}: {reason}"));
+                summary.problems.push(Problem {
+                    source: shown.clone(),
+                    kind,
+                    reason: reason.clone(),
+                });
+                if opts.strict {
+                    return Err(Error::Strict(format!("{shown}: {reason}")));
+                }
+            }
+            SourceStatus::Ingested => {}
+        }
+        if d.quarantined > 0 {
+            let reason = format!(
+                "{} records quarantined (first: {})",
+                d.quarantined,
+                d.first_quarantine_reason.as_deref().unwrap_or("")
+            );
+            bar.suspend(|| eprintln!("warning: {shown}: {reason}"));
+            summary.problems.push(Problem {
+                source: shown.clone(),
+                kind: "quarantined",
+                reason: reason.clone(),
+            });
+            if opts.strict {
+                return Err(Error::Strict(format!("{shown}: {reason}")));
+            }
+        }
+        writer.add(&mut state, d, window, &mut summary).await?;
+        bar.inc(1);
+        let secs = start.elapsed().as_secs_f64().max(1e-3);
+        bar.set_message(format!(
+            "{} events  {:.0} events/s",
+            n(summary.records),
+            summary.records as f64 / secs
+        ));
+    }
+    writer.checkpoint(&mut state, &mut summary).await?;
+    bar.finish_and_clear();
+    summary.seconds = start.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+fn run_id() -> String {
+    let now = Utc::now();
+    format!(
+        "{}{:04x}",
+        now.format("%Y%m%dT%H%M%S"),
+        (now.timestamp_subsec_nanos() ^ std::process::id()) & 0xffff
+    )
+}

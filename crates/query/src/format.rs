@@ -1,0 +1,196 @@
+//! Output formats: one enum, one printer that writes to any `Write`.
+
+use std::io::Write;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::Result;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Tsv,
+    Json,
+    NdJson,
+    Markdown,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "table" => OutputFormat::Table,
+            "csv" => OutputFormat::Csv,
+            "tsv" => OutputFormat::Tsv,
+            "json" => OutputFormat::Json,
+            "ndjson" | "jsonl" => OutputFormat::NdJson,
+            "markdown" | "md" => OutputFormat::Markdown,
+            other => {
+                return Err(format!(
+                    "unknown format {other:?} (table, csv, tsv, json, ndjson, markdown)"
+                ));
+            }
+        })
+    }
+}
+
+impl OutputFormat {
+    /// Print one statement's result.
+    pub fn write(
+        &self,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        match self {
+            OutputFormat::Table => {
+                if batches.iter().all(|b| b.num_rows() == 0) {
+                    let header: Vec<&str> =
+                        schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    let empty = RecordBatch::new_empty(schema.clone());
+                    if header.is_empty() {
+                        return Ok(());
+                    }
+                    writeln!(
+                        out,
+                        "{}",
+                        arrow::util::pretty::pretty_format_batches(&[empty])?
+                    )?;
+                } else {
+                    writeln!(
+                        out,
+                        "{}",
+                        arrow::util::pretty::pretty_format_batches(batches)?
+                    )?;
+                }
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+            }
+            OutputFormat::Csv | OutputFormat::Tsv => {
+                let delim = if *self == OutputFormat::Csv {
+                    b','
+                } else {
+                    b'\t'
+                };
+                let mut w = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .with_delimiter(delim)
+                    .build(&mut *out);
+                if batches.is_empty() {
+                    w.write(&RecordBatch::new_empty(schema.clone()))?;
+                }
+                for b in batches {
+                    w.write(b)?;
+                }
+            }
+            OutputFormat::Json => {
+                let mut w = arrow::json::ArrayWriter::new(&mut *out);
+                for b in batches {
+                    w.write(b)?;
+                }
+                w.finish()?;
+                if batches.iter().all(|b| b.num_rows() == 0) {
+                    write!(out, "[]")?;
+                }
+                writeln!(out)?;
+            }
+            OutputFormat::NdJson => {
+                let mut w = arrow::json::LineDelimitedWriter::new(&mut *out);
+                for b in batches {
+                    w.write(b)?;
+                }
+                w.finish()?;
+            }
+            OutputFormat::Markdown => {
+                let names: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| escape_md(f.name()))
+                    .collect();
+                writeln!(out, "| {} |", names.join(" | "))?;
+                writeln!(out, "|{}", " --- |".repeat(names.len()))?;
+                let opts = FormatOptions::default().with_null("");
+                for b in batches {
+                    let fmts = b
+                        .columns()
+                        .iter()
+                        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+                        .collect::<std::result::Result<Vec<_>, _>>()?;
+                    for row in 0..b.num_rows() {
+                        let cells: Vec<String> = fmts
+                            .iter()
+                            .map(|f| escape_md(&f.value(row).to_string()))
+                            .collect();
+                        writeln!(out, "| {} |", cells.join(" | "))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn escape_md(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![Some("a|b"), None])),
+                Arc::new(Int64Array::from(vec![1, 2])),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn render(f: OutputFormat) -> String {
+        let b = batch();
+        let mut out = Vec::new();
+        f.write(&b.schema(), &[b], &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(render(OutputFormat::Csv), "name,n\na|b,1\n,2\n");
+        assert_eq!(render(OutputFormat::Tsv), "name\tn\na|b\t1\n\t2\n");
+        assert_eq!(
+            render(OutputFormat::NdJson),
+            "{\"name\":\"a|b\",\"n\":1}\n{\"n\":2}\n"
+        );
+        assert_eq!(
+            render(OutputFormat::Json),
+            "[{\"name\":\"a|b\",\"n\":1},{\"n\":2}]\n"
+        );
+        assert_eq!(
+            render(OutputFormat::Markdown),
+            "| name | n |\n| --- | --- |\n| a\\|b | 1 |\n|  | 2 |\n"
+        );
+        let t = render(OutputFormat::Table);
+        assert!(t.contains("| a|b | 1 |"), "{t}");
+        assert!(t.ends_with("2 rows\n"));
+        assert_eq!(
+            "JSONL".parse::<OutputFormat>().unwrap(),
+            OutputFormat::NdJson
+        );
+        assert!("xml".parse::<OutputFormat>().is_err());
+    }
+}

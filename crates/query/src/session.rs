@@ -1,0 +1,49 @@
+//! The session: a DataFusion context over a lake, with `cloudtrail` (alias `cloudtrail_logs`)
+//! and `cloudtrail_insights` registered from the fixed schema, so start-up reads no data.
+
+use std::sync::Arc;
+
+use arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use trailsql_ingest::lake::Lake;
+use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
+
+use crate::Result;
+
+/// Open a session over the lake at `location` (created empty if it does not exist).
+pub async fn open_session(location: &str) -> Result<SessionContext> {
+    let lake = Lake::open(location)?;
+    let config = SessionConfig::new().with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    for table in Table::ALL {
+        let url = match &lake.local_root {
+            Some(root) => {
+                let dir = root.join(table.name());
+                std::fs::create_dir_all(&dir)?;
+                ListingTableUrl::parse(format!("{}/", dir.display()))?
+            }
+            None => ListingTableUrl::parse(format!("{}/{}/", lake.url, table.name()))?,
+        };
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(
+                PARTITION_COLUMNS
+                    .iter()
+                    .map(|c| ((*c).to_owned(), DataType::Utf8))
+                    .collect(),
+            );
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(table.schema());
+        let provider = Arc::new(ListingTable::try_new(config)?);
+        ctx.register_table(table.name(), provider.clone())?;
+        if table == Table::CloudTrail {
+            ctx.register_table("cloudtrail_logs", provider)?;
+        }
+    }
+    Ok(ctx)
+}
