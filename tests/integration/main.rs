@@ -1,1 +1,10 @@
+//! Integration tests of the `trailsql` binary and of the lake it writes: one test binary
+//! for the whole product (each test binary links all of DataFusion).
 
+mod common;
+mod crash;
+mod dedupe;
+mod readers;
+mod shapes;
+mod shared_samples;
+mod sql;

@@ -69,7 +69,8 @@ pub struct Problem {
 /// The accounting of a run. For records:
 /// `records = written + duplicates_in_run + duplicates_in_lake + quarantined + outside_window`.
 /// For objects: `objects_listed = objects_read + objects_unchanged + objects_skipped +
-/// objects_outside_window` and, of those read, some are rejected or damaged.
+/// objects_outside_window`, where skipped objects (digests, AWS Config, empty files) are not
+/// counted as read, and of those read, some are rejected or damaged.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     pub lake: String,
@@ -634,7 +635,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
 
     while let Some(d) = decoded.next().await {
         let d = d?;
-        summary.objects_read += 1;
+        if d.status != SourceStatus::Skipped {
+            summary.objects_read += 1;
+        }
         summary.bytes_read += d.bytes_read;
         summary.json_bytes += d.json_bytes;
         summary.records += d.records;

@@ -1,0 +1,123 @@
+//! Deduplication by eventID within and across runs, incremental re-runs, time windows.
+
+use crate::common::*;
+
+#[test]
+fn duplicates_are_dropped_within_a_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let records = std::fs::read(fixtures().join("shapes/records.json")).unwrap();
+    // The same delivery twice (as one object gzipped and plain, as in real buckets) and the
+    // same events again inside a bare array.
+    std::fs::write(src.join("a.json"), &records).unwrap();
+    std::fs::write(src.join("a.json.gz"), gzip(&records)).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&records).unwrap();
+    std::fs::write(
+        src.join("b.json"),
+        serde_json::to_vec(&v["Records"]).unwrap(),
+    )
+    .unwrap();
+    let lake = tmp.path().join("lake");
+    let s = ingest_ok(&lake, &[&src], &[]);
+    assert_eq!(u(&s, "records"), 9);
+    assert_eq!(u(&s, "written"), 3);
+    assert_eq!(u(&s, "duplicates_in_run"), 6);
+    assert_eq!(scalar(&lake, "SELECT count(*) FROM cloudtrail"), "3");
+}
+
+#[test]
+fn rerun_reads_nothing_and_adds_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    let first = ingest_ok(&lake, &[&src], &[]);
+    let files_before = parquet_files(&lake);
+    let second = ingest_ok(&lake, &[&src], &[]);
+    assert_eq!(u(&second, "objects_read"), 0, "{second:#}");
+    assert_eq!(
+        u(&second, "objects_unchanged") + u(&second, "objects_skipped"),
+        u(&first, "objects_listed")
+    );
+    assert_eq!(u(&second, "written"), 0);
+    assert_eq!(u(&second, "files_written"), 0);
+    assert_eq!(parquet_files(&lake), files_before);
+}
+
+#[test]
+fn changed_object_is_read_again_and_only_new_events_are_added() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let path = src.join("log.json");
+    let records = std::fs::read_to_string(fixtures().join("shapes/records.json")).unwrap();
+    std::fs::write(&path, &records).unwrap();
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+
+    let mut v: serde_json::Value = serde_json::from_str(&records).unwrap();
+    let mut extra = v["Records"][0].clone();
+    extra["eventID"] = "e0000099-0000-4000-8000-000000000099".into();
+    v["Records"].as_array_mut().unwrap().push(extra);
+    std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+    let s = ingest_ok(&lake, &[&src], &[]);
+    assert_eq!(u(&s, "objects_read"), 1);
+    assert_eq!(u(&s, "written"), 1);
+    assert_eq!(u(&s, "duplicates_in_lake"), 3, "{s:#}");
+    assert_eq!(scalar(&lake, "SELECT count(*) FROM cloudtrail"), "4");
+    assert_eq!(
+        scalar(&lake, "SELECT count(DISTINCT eventid) FROM cloudtrail"),
+        "4"
+    );
+}
+
+#[test]
+fn the_same_events_from_another_object_in_a_later_run_are_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let records = std::fs::read(fixtures().join("shapes/records.json")).unwrap();
+    std::fs::write(a.join("x.json"), &records).unwrap();
+    std::fs::write(b.join("y.json.gz"), gzip(&records)).unwrap();
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&a], &[]);
+    let s = ingest_ok(&lake, &[&b], &[]);
+    assert_eq!(u(&s, "duplicates_in_lake"), 3);
+    assert_eq!(u(&s, "written"), 0);
+    assert_eq!(scalar(&lake, "SELECT count(*) FROM cloudtrail"), "3");
+}
+
+#[test]
+fn since_and_until_select_events_and_a_wider_window_later_fills_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    let s = ingest_ok(
+        &lake,
+        &[&src],
+        &["--since", "2024-03-02", "--until", "2024-03-03T00:00:00Z"],
+    );
+    assert_eq!(
+        u(&s, "written"),
+        4,
+        "two cloudtrail and two insights events on 2024-03-02: {s:#}"
+    );
+    assert_eq!(u(&s, "outside_window"), 12);
+    assert_eq!(
+        scalar(
+            &lake,
+            "SELECT count(*) FROM cloudtrail WHERE eventtime < TIMESTAMP '2024-03-02T00:00:00Z'"
+        ),
+        "0"
+    );
+    // Without a window, the same objects are read again for what the first run left out.
+    let all = ingest_ok(&lake, &[&src], &[]);
+    assert_eq!(u(&all, "written"), 12, "{all:#}");
+    assert_eq!(u(&all, "duplicates_in_lake"), 4);
+    let bad = ingest(&lake, &[&src], &["--since", "last tuesday"]);
+    assert_eq!(bad.code(), 1);
+    assert!(bad.stderr().contains("last tuesday"));
+}

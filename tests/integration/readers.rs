@@ -1,0 +1,120 @@
+//! Third-party readers (pyarrow, DuckDB) read LAKE/cloudtrail with Hive partitioning and
+//! get the rows and columns trailsql shows. `.ci/run` installs both from PyPI.
+
+use std::process::Command;
+
+use crate::common::*;
+
+const SCRIPT: &str = r#"
+import json, sys
+import duckdb
+import pyarrow.dataset as ds
+
+lake = sys.argv[1]
+out = {}
+t = ds.dataset(lake + "/cloudtrail", format="parquet", partitioning="hive").to_table()
+out["pyarrow_rows"] = t.num_rows
+out["pyarrow_columns"] = t.schema.names
+out["pyarrow_ids"] = sorted(x for x in t.column("eventid").to_pylist() if x is not None)
+con = duckdb.connect()
+rel = f"read_parquet('{lake}/cloudtrail/**/*.parquet', hive_partitioning=true)"
+out["duckdb_rows"] = con.execute(f"select count(*) from {rel}").fetchone()[0]
+out["duckdb_by_partition"] = [
+    [str(d), r, n] for d, r, n in con.execute(
+        f"select date, region, count(*) from {rel} group by all order by all").fetchall()
+]
+out["duckdb_nested"] = con.execute(
+    f"select useridentity.sessioncontext.sessionissuer.arn, resources[1].arn, "
+    f"strftime(eventtime at time zone 'UTC', '%Y-%m-%dT%H:%M:%SZ') "
+    f"from {rel} where eventname = 'PutObject'").fetchall()
+print(json.dumps(out, default=str))
+"#;
+
+#[test]
+fn pyarrow_and_duckdb_read_the_lake_and_agree_with_trailsql() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(&lake)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python readers failed (pip install duckdb pyarrow): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let ours = scalar(&lake, "SELECT count(*) FROM cloudtrail");
+    assert_eq!(v["pyarrow_rows"].to_string(), ours);
+    assert_eq!(v["duckdb_rows"].to_string(), ours);
+
+    let cols = sql(
+        &lake,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'cloudtrail' ORDER BY ordinal_position",
+        "csv",
+    );
+    let mut ours_cols: Vec<String> = cols.lines().skip(1).map(str::to_owned).collect();
+    let mut theirs: Vec<String> = v["pyarrow_columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    ours_cols.sort();
+    theirs.sort();
+    assert_eq!(
+        theirs, ours_cols,
+        "same columns, partition columns included"
+    );
+
+    let ids = sql(
+        &lake,
+        "SELECT eventid FROM cloudtrail WHERE eventid IS NOT NULL ORDER BY eventid",
+        "csv",
+    );
+    let ours_ids: Vec<&str> = ids.lines().skip(1).collect();
+    let theirs_ids: Vec<&str> = v["pyarrow_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert_eq!(theirs_ids, ours_ids);
+
+    let parts = sql(
+        &lake,
+        "SELECT date, region, count(*) FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2",
+        "csv",
+    );
+    let ours_parts: Vec<String> = parts.lines().skip(1).map(str::to_owned).collect();
+    let theirs_parts: Vec<String> = v["duckdb_by_partition"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{},{},{}",
+                r[0].as_str().unwrap(),
+                r[1].as_str().unwrap(),
+                r[2]
+            )
+        })
+        .collect();
+    assert_eq!(theirs_parts, ours_parts);
+
+    assert_eq!(
+        v["duckdb_nested"],
+        serde_json::json!([[
+            "arn:aws:iam::111122223333:role/Deployer",
+            "arn:aws:s3:::example-artifacts/builds/app.zip",
+            "2024-03-02T00:05:00Z"
+        ]])
+    );
+}
