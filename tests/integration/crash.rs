@@ -1,2 +1,80 @@
 //! kill -9 at random moments of an ingest, then a normal run: the lake ends exactly as an
 //! uninterrupted run leaves it.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn sorted_rows(lake: &std::path::Path) -> Vec<(String, i64, String)> {
+    let mut rows: Vec<(String, i64, String)> =
+        lake_rows(lake).into_iter().map(|r| (r.source, r.index, r.record.to_string())).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let cfg = trailsql_gen::GenConfig {
+        events: 20_000,
+        days: 3,
+        accounts: 2,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        seed: 11,
+        ..Default::default()
+    };
+    trailsql_gen::generate(&cfg, &src).unwrap();
+
+    // A small buffer makes many checkpoints, so kills land before, during and after commits.
+    let args = ["--buffer-mb", "1"];
+    let reference = tmp.path().join("reference");
+    let t = Instant::now();
+    let expected = ingest_ok(&reference, &[&src], &args);
+    let full_ms = t.elapsed().as_millis() as u64;
+
+    let lake = tmp.path().join("crashed");
+    let seed = std::env::var("TRAILSQL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_241_124);
+    let mut rng = Rng(seed);
+    let mut kills = 0;
+    for _ in 0..6 {
+        let mut child = bin()
+            .arg("--lake")
+            .arg(&lake)
+            .args(["ingest", "--quiet"])
+            .args(args)
+            .arg(&src)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(rng.next() % full_ms.max(100)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 1, "no run was interrupted (seed {seed})");
+    let last = ingest_ok(&lake, &[&src], &args);
+
+    assert_eq!(sorted_rows(&lake), sorted_rows(&reference), "seed {seed}, {kills} kills");
+    assert_eq!(scalar(&lake, "SELECT count(*) FROM cloudtrail"), scalar(&reference, "SELECT count(*) FROM cloudtrail"));
+    assert!(u(&expected, "written") > 19_000, "{expected:#}");
+    assert!(!lake.join("_trailsql/lock").exists());
+    // Nothing left over: every data file is one a commit names.
+    let log = lake.join("_trailsql/log");
+    let committed: String = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    for f in parquet_files(&lake) {
+        let rel = f.strip_prefix(&lake).unwrap().display().to_string();
+        assert!(committed.contains(&rel), "{rel} is not committed");
+    }
+    let again = ingest_ok(&lake, &[&src], &args);
+    assert_eq!(u(&again, "written"), 0);
+    assert_eq!(u(&again, "objects_read"), 0);
+    eprintln!("crash test: seed {seed}, {kills} kills, last run {last}");
+}

@@ -225,7 +225,7 @@ fn n(v: u64) -> String {
     let s = v.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -310,13 +310,12 @@ fn decode(
             Err(reason) => quarantine(&mut d, *index, &reason, rec.raw().get()),
             Ok(placed) => {
                 d.records += 1;
-                if let Some((since, until)) = window {
-                    if since.is_some_and(|s| placed.time < s)
-                        || until.is_some_and(|u| placed.time >= u)
-                    {
-                        d.outside_window += 1;
-                        continue;
-                    }
+                if let Some((since, until)) = window
+                    && (since.is_some_and(|s| placed.time < s)
+                        || until.is_some_and(|u| placed.time >= u))
+                {
+                    d.outside_window += 1;
+                    continue;
                 }
                 builders
                     .entry(placed.key.clone())

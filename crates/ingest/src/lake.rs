@@ -122,13 +122,13 @@ impl Lake {
                 let path = entry.path();
                 if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
                     stack.push(path);
-                } else if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                    if let Some((_, suffix)) = name.rsplit_once('#') {
-                        if !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()) {
-                            std::fs::remove_file(&path)?;
-                            removed += 1;
-                        }
-                    }
+                } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
+                    && let Some((_, suffix)) = name.rsplit_once('#')
+                    && !suffix.is_empty()
+                    && suffix.bytes().all(|b| b.is_ascii_digit())
+                {
+                    std::fs::remove_file(&path)?;
+                    removed += 1;
                 }
             }
         }

@@ -492,11 +492,11 @@ pub fn rebuild(batch: &RecordBatch, table: Table, row: usize) -> Value {
     }
     let mut root = Value::Object(obj);
     let unmapped = batch.column(specs.len()).as_string::<i32>();
-    if unmapped.is_valid(row) {
-        if let Ok(Value::Object(entries)) = serde_json::from_str::<Value>(unmapped.value(row)) {
-            for (ptr, v) in entries {
-                set_pointer(&mut root, &json::pointer_tokens(&ptr), v);
-            }
+    if unmapped.is_valid(row)
+        && let Ok(Value::Object(entries)) = serde_json::from_str::<Value>(unmapped.value(row))
+    {
+        for (ptr, v) in entries {
+            set_pointer(&mut root, &json::pointer_tokens(&ptr), v);
         }
     }
     root

@@ -422,16 +422,15 @@ fn take_doc<'a>(
                 push_items(items, out, index);
                 return DocKind::Shape("records");
             }
-            if let Some(items) = events {
-                if items
+            if let Some(items) = events
+                && items
                     .iter()
                     .all(|i| i.get().contains("\"CloudTrailEvent\""))
-                {
-                    for item in items {
-                        push_lookup_item(item, out, index);
-                    }
-                    return DocKind::Shape("lookup-events");
+            {
+                for item in items {
+                    push_lookup_item(item, out, index);
                 }
+                return DocKind::Shape("lookup-events");
             }
             if pairs.has("digestStartTime") || pairs.has("digestPublicKeyFingerprint") {
                 return DocKind::Skip("CloudTrail digest file");
