@@ -18,7 +18,7 @@ fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     let cfg = trailsql_gen::GenConfig {
-        events: 20_000,
+        events: 8_000,
         days: 3,
         accounts: 2,
         regions: vec!["us-east-1".into(), "eu-west-1".into()],
@@ -38,7 +38,10 @@ fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
     let seed = std::env::var("TRAILSQL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_241_124);
     let mut rng = Rng(seed);
     let mut kills = 0;
-    for _ in 0..6 {
+    for _ in 0..12 {
+        if kills >= 3 {
+            break;
+        }
         let mut child = bin()
             .arg("--lake")
             .arg(&lake)
@@ -46,22 +49,37 @@ fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
             .args(args)
             .arg(&src)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.next() % full_ms.max(100)));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
-            kills += 1;
+        std::thread::sleep(Duration::from_millis(rng.next() % (full_ms / 2).max(50)));
+        match child.try_wait().unwrap() {
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                kills += 1;
+                child.wait().unwrap();
+            }
+            Some(status) => {
+                let out = child.wait_with_output().unwrap();
+                assert!(status.success(), "an ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
         }
-        child.wait().unwrap();
     }
     assert!(kills >= 1, "no run was interrupted (seed {seed})");
     let last = ingest_ok(&lake, &[&src], &args);
 
-    assert_eq!(sorted_rows(&lake), sorted_rows(&reference), "seed {seed}, {kills} kills");
+    let (got, want) = (sorted_rows(&lake), sorted_rows(&reference));
+    let first_diff = got.iter().zip(&want).position(|(a, b)| a != b);
+    assert!(
+        got.len() == want.len() && first_diff.is_none(),
+        "seed {seed}, {kills} kills: {} rows, expected {}; first difference at {first_diff:?}: {:?} vs {:?}",
+        got.len(),
+        want.len(),
+        first_diff.map(|i| (&got[i].0, got[i].1)),
+        first_diff.map(|i| (&want[i].0, want[i].1)),
+    );
     assert_eq!(scalar(&lake, "SELECT count(*) FROM cloudtrail"), scalar(&reference, "SELECT count(*) FROM cloudtrail"));
-    assert!(u(&expected, "written") > 19_000, "{expected:#}");
+    assert!(u(&expected, "written") > 7_900, "{expected:#}");
     assert!(!lake.join("_trailsql/lock").exists());
     // Nothing left over: every data file is one a commit names.
     let log = lake.join("_trailsql/log");

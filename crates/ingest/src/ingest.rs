@@ -630,7 +630,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                 .await
                 .map_err(|e| Error::Task(e.to_string()))
         })
-        .buffer_unordered(opts.parallelism.max(1) + 1);
+        // In order: the first copy of a duplicated event in source order is the one kept,
+        // so a run resumed after a crash keeps the same copies an uninterrupted run keeps.
+        .buffered(opts.parallelism.max(1) + 2);
 
     while let Some(d) = decoded.next().await {
         let d = d?;
