@@ -150,8 +150,6 @@ pub fn scalar(lake: &Path, query: &str) -> String {
 /// A row of the lake, rebuilt into the JSON record it was made from.
 #[derive(Debug, Clone)]
 pub struct LakeRow {
-    pub table: Table,
-    pub file: PathBuf,
     pub source: String,
     pub index: i64,
     pub record: Value,
@@ -193,7 +191,7 @@ pub fn lake_batches(lake: &Path, table: Table) -> Vec<(PathBuf, RecordBatch)> {
 pub fn lake_rows(lake: &Path) -> Vec<LakeRow> {
     let mut rows = Vec::new();
     for table in Table::ALL {
-        for (file, batch) in lake_batches(lake, table) {
+        for (_, batch) in lake_batches(lake, table) {
             let src = batch
                 .column_by_name("sourceobject")
                 .unwrap()
@@ -206,8 +204,6 @@ pub fn lake_rows(lake: &Path) -> Vec<LakeRow> {
                 .clone();
             for r in 0..batch.num_rows() {
                 rows.push(LakeRow {
-                    table,
-                    file: file.clone(),
                     source: src.value(r).to_owned(),
                     index: idx.value(r),
                     record: trailsql_ingest::rows::rebuild(&batch, table, r),

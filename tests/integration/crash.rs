@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 fn sorted_rows(lake: &std::path::Path) -> Vec<(String, i64, String)> {
-    let mut rows: Vec<(String, i64, String)> =
-        lake_rows(lake).into_iter().map(|r| (r.source, r.index, r.record.to_string())).collect();
+    let mut rows: Vec<(String, i64, String)> = lake_rows(lake)
+        .into_iter()
+        .map(|r| (r.source, r.index, r.record.to_string()))
+        .collect();
     rows.sort();
     rows
 }
@@ -35,7 +37,10 @@ fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
     let full_ms = t.elapsed().as_millis() as u64;
 
     let lake = tmp.path().join("crashed");
-    let seed = std::env::var("TRAILSQL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_241_124);
+    let seed = std::env::var("TRAILSQL_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_241_124);
     let mut rng = Rng(seed);
     let mut kills = 0;
     for _ in 0..12 {
@@ -61,7 +66,11 @@ fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
             }
             Some(status) => {
                 let out = child.wait_with_output().unwrap();
-                assert!(status.success(), "an ingest failed: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    status.success(),
+                    "an ingest failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
         }
     }
@@ -78,7 +87,10 @@ fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
         first_diff.map(|i| (&got[i].0, got[i].1)),
         first_diff.map(|i| (&want[i].0, want[i].1)),
     );
-    assert_eq!(scalar(&lake, "SELECT count(*) FROM cloudtrail"), scalar(&reference, "SELECT count(*) FROM cloudtrail"));
+    assert_eq!(
+        scalar(&lake, "SELECT count(*) FROM cloudtrail"),
+        scalar(&reference, "SELECT count(*) FROM cloudtrail")
+    );
     assert!(u(&expected, "written") > 7_900, "{expected:#}");
     assert!(!lake.join("_trailsql/lock").exists());
     // Nothing left over: every data file is one a commit names.
