@@ -693,9 +693,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         bar.inc(1);
         let secs = start.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!(
-            "{} events  {:.0} events/s",
+            "{} events  {} events/s",
             n(summary.records),
-            summary.records as f64 / secs
+            n((summary.records as f64 / secs) as u64)
         ));
     }
     writer.checkpoint(&mut state, &mut summary).await?;
