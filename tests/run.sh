@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # The test command: installs the third-party readers the lake is checked against (pyarrow,
-# DuckDB, from PyPI) when they are missing, then runs every test of the workspace.
+# DuckDB, from PyPI) when they are missing, then runs every test of the workspace and ends
+# with one line totalling them (cargo prints one line per test binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import duckdb, pyarrow' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
 fi
-exec cargo test --workspace "$@"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --all-targets "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
