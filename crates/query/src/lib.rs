@@ -2,10 +2,12 @@
 //! ([`session`]), statements run one after another ([`runner`]), results printed in the
 //! user's format ([`format`]).
 
+pub mod dialect;
 mod error;
 pub mod format;
 pub mod runner;
 pub mod session;
+pub mod table;
 
 pub use error::{Error, Result};
 pub use format::OutputFormat;

@@ -29,13 +29,14 @@ pub async fn run_sql(
             message: one_line(&e.to_string()),
         }
     })?;
-    for (i, statement) in statements.into_iter().enumerate() {
+    for (i, mut statement) in statements.into_iter().enumerate() {
         let text = statement.to_string();
         let fail = |e: datafusion::error::DataFusionError| Error::Statement {
             index: i + 1,
             sql: one_line(&text),
             message: one_line(&e.strip_backtrace()),
         };
+        rewrite(&mut statement).map_err(fail)?;
         let plan = ctx
             .state()
             .statement_to_plan(statement)
@@ -52,4 +53,14 @@ pub async fn run_sql(
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Apply the dialect's rewrites to a statement, also inside EXPLAIN.
+fn rewrite(statement: &mut datafusion::sql::parser::Statement) -> datafusion::common::Result<()> {
+    use datafusion::sql::parser::Statement;
+    match statement {
+        Statement::Statement(st) => crate::dialect::rewrite(st),
+        Statement::Explain(e) => rewrite(&mut e.statement),
+        _ => Ok(()),
+    }
 }

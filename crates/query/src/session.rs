@@ -4,6 +4,9 @@
 use std::sync::Arc;
 
 use arrow::datatypes::DataType;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::common::TableReference;
+use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -13,12 +16,15 @@ use trailsql_ingest::lake::Lake;
 use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
 
 use crate::Result;
+use crate::table::LakeTable;
 
 /// Open a session over the lake at `location` (created empty if it does not exist).
 pub async fn open_session(location: &str) -> Result<SessionContext> {
     let lake = Lake::open(location)?;
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
+    let catalog = ctx.catalog("datafusion").expect("default catalog");
+    catalog.register_schema("default", Arc::new(MemorySchemaProvider::new()))?;
     for table in Table::ALL {
         let url = match &lake.local_root {
             Some(root) => {
@@ -39,11 +45,18 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(table.schema());
-        let provider = Arc::new(ListingTable::try_new(config)?);
-        ctx.register_table(table.name(), provider.clone())?;
+        let provider: Arc<dyn TableProvider> =
+            Arc::new(LakeTable::new(Arc::new(ListingTable::try_new(config)?)));
+        let mut names = vec![table.name()];
         if table == Table::CloudTrail {
-            ctx.register_table("cloudtrail_logs", provider)?;
+            names.push("cloudtrail_logs");
+        }
+        for name in names {
+            ctx.register_table(name, provider.clone())?;
+            // Athena users qualify with their database, `default` unless they made another.
+            ctx.register_table(TableReference::partial("default", name), provider.clone())?;
         }
     }
+    crate::dialect::register(&ctx);
     Ok(ctx)
 }

@@ -1,0 +1,205 @@
+//! A lake table: DataFusion's listing table over `LAKE/<table>/date=D/region=R/`, with one
+//! addition: a predicate on `eventtime` (comparisons, BETWEEN, string or timestamp literals,
+//! also through `from_iso8601_timestamp(eventtime)`) is turned into one on the `date`
+//! partition, so a time window reads only its days without the user naming `date`.
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate};
+use datafusion::catalog::Session;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
+};
+use datafusion::physical_plan::ExecutionPlan;
+
+#[derive(Debug)]
+pub struct LakeTable {
+    inner: Arc<ListingTable>,
+}
+
+impl LakeTable {
+    pub fn new(inner: Arc<ListingTable>) -> Self {
+        LakeTable { inner }
+    }
+}
+
+#[async_trait]
+impl TableProvider for LakeTable {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Every filter is offered to the scan (eventtime ones become partition filters);
+        // those the listing table cannot answer exactly are applied again above it.
+        Ok(self
+            .inner
+            .supports_filters_pushdown(filters)?
+            .into_iter()
+            .map(|p| match p {
+                TableProviderFilterPushDown::Unsupported => TableProviderFilterPushDown::Inexact,
+                other => other,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut all = filters.to_vec();
+        all.extend(date_filters(filters));
+        self.inner.scan(state, projection, &all, limit).await
+    }
+}
+
+/// Filters on the `date` partition implied by filters on `eventtime`.
+pub fn date_filters(filters: &[Expr]) -> Vec<Expr> {
+    let mut out = Vec::new();
+    for f in filters {
+        for conj in split_conjunction(f) {
+            match conj {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                    let (op, t) = if is_eventtime(left) {
+                        (*op, micros(right))
+                    } else if is_eventtime(right) {
+                        (op.swap().unwrap_or(*op), micros(left))
+                    } else {
+                        continue;
+                    };
+                    let Some(t) = t else { continue };
+                    match op {
+                        Operator::Gt | Operator::GtEq => out.push(col("date").gt_eq(lit(day(t)))),
+                        Operator::Lt => out.push(col("date").lt_eq(lit(day(t - 1)))),
+                        Operator::LtEq => out.push(col("date").lt_eq(lit(day(t)))),
+                        Operator::Eq => out.push(col("date").eq(lit(day(t)))),
+                        _ => {}
+                    }
+                }
+                Expr::Between(Between {
+                    expr,
+                    negated: false,
+                    low,
+                    high,
+                }) if is_eventtime(expr) => {
+                    if let Some(lo) = micros(low) {
+                        out.push(col("date").gt_eq(lit(day(lo))));
+                    }
+                    if let Some(hi) = micros(high) {
+                        out.push(col("date").lt_eq(lit(day(hi))));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn is_eventtime(e: &Expr) -> bool {
+    match e {
+        Expr::Column(c) => c.name == "eventtime",
+        Expr::Cast(c) => is_eventtime(&c.expr),
+        Expr::TryCast(c) => is_eventtime(&c.expr),
+        Expr::ScalarFunction(f) if f.func.name() == "from_iso8601_timestamp" => {
+            f.args.first().is_some_and(is_eventtime)
+        }
+        _ => false,
+    }
+}
+
+fn micros(e: &Expr) -> Option<i64> {
+    match e {
+        Expr::Literal(v, _) => match v {
+            ScalarValue::TimestampSecond(Some(s), _) => s.checked_mul(1_000_000),
+            ScalarValue::TimestampMillisecond(Some(s), _) => s.checked_mul(1_000),
+            ScalarValue::TimestampMicrosecond(Some(s), _) => Some(*s),
+            ScalarValue::TimestampNanosecond(Some(s), _) => Some(s.div_euclid(1_000)),
+            ScalarValue::Date32(Some(d)) => Some(i64::from(*d) * 86_400_000_000),
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)) => trailsql_ingest::time::parse_event_time(s)
+                .or_else(|| {
+                    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                        .ok()
+                        .map(|d| {
+                            d.and_hms_opt(0, 0, 0)
+                                .expect("midnight")
+                                .and_utc()
+                                .timestamp_micros()
+                        })
+                }),
+            _ => None,
+        },
+        Expr::Cast(c) => micros(&c.expr),
+        Expr::TryCast(c) => micros(&c.expr),
+        Expr::ScalarFunction(f) if f.func.name() == "from_iso8601_timestamp" => {
+            f.args.first().and_then(micros)
+        }
+        _ => None,
+    }
+}
+
+fn day(micros: i64) -> String {
+    DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(
+            trailsql_ingest::time::parse_event_time(s),
+            Some("UTC".into()),
+        ))
+    }
+
+    #[test]
+    fn eventtime_bounds_become_date_bounds() {
+        let f = col("eventtime")
+            .gt_eq(ts("2024-03-02T05:00:00Z"))
+            .and(col("eventtime").lt(ts("2024-03-03T00:00:00Z")));
+        let d = date_filters(&[f]);
+        assert_eq!(
+            d,
+            vec![
+                col("date").gt_eq(lit("2024-03-02")),
+                col("date").lt_eq(lit("2024-03-02"))
+            ]
+        );
+        let b = col("eventtime").between(lit("2019-07-05T00:00:00Z"), lit("2019-07-06 00:00:00"));
+        assert_eq!(
+            date_filters(&[b]),
+            vec![
+                col("date").gt_eq(lit("2019-07-05")),
+                col("date").lt_eq(lit("2019-07-06"))
+            ]
+        );
+        let rev = ts("2024-01-01T00:00:00Z").lt(col("eventtime"));
+        assert_eq!(
+            date_filters(&[rev]),
+            vec![col("date").gt_eq(lit("2024-01-01"))]
+        );
+        assert!(date_filters(&[col("eventname").eq(lit("x"))]).is_empty());
+    }
+}
