@@ -246,13 +246,13 @@ mod tests {
     fn unnest_forms() {
         assert_eq!(
             rw("SELECT u.r.arn FROM cloudtrail t CROSS JOIN UNNEST(t.resources) AS u (r)"),
-            "SELECT t.r.arn FROM (SELECT * FROM (SELECT t.*, unnest(t.resources) AS r FROM cloudtrail AS t) AS t) AS t"
+            "SELECT t.r.arn FROM (SELECT t.*, unnest(t.resources) AS r FROM cloudtrail AS t) AS t"
         );
         assert_eq!(
             rw(
                 "SELECT resources_entry.arn FROM cloudtrail_logs CROSS JOIN UNNEST(resources) unnested (resources_entry)"
             ),
-            "SELECT resources_entry.arn FROM (SELECT * FROM (SELECT cloudtrail_logs.*, unnest(resources) AS resources_entry FROM cloudtrail_logs AS cloudtrail_logs) AS cloudtrail_logs) AS cloudtrail_logs"
+            "SELECT resources_entry.arn FROM (SELECT cloudtrail_logs.*, unnest(resources) AS resources_entry FROM cloudtrail_logs AS cloudtrail_logs) AS cloudtrail_logs"
         );
         assert!(rw("SELECT r FROM t, UNNEST(t.a) AS u (r)").contains("unnest(t.a) AS r"));
     }
