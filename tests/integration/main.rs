@@ -7,4 +7,5 @@ mod dedupe;
 mod readers;
 mod shapes;
 mod shared_samples;
+mod slt;
 mod sql;

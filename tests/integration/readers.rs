@@ -57,7 +57,7 @@ fn pyarrow_and_duckdb_read_the_lake_and_agree_with_trailsql() {
 
     let cols = sql(
         &lake,
-        "SELECT column_name FROM information_schema.columns WHERE table_name = 'cloudtrail' ORDER BY ordinal_position",
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'cloudtrail' ORDER BY ordinal_position",
         "csv",
     );
     let mut ours_cols: Vec<String> = cols.lines().skip(1).map(str::to_owned).collect();

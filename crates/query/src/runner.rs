@@ -55,6 +55,21 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Run one statement (dialect rewrites applied) and collect its result.
+pub async fn query(
+    ctx: &SessionContext,
+    sql: &str,
+) -> datafusion::common::Result<Vec<arrow::array::RecordBatch>> {
+    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
+    let mut out = Vec::new();
+    while let Some(mut statement) = statements.pop_front() {
+        rewrite(&mut statement)?;
+        let plan = ctx.state().statement_to_plan(statement).await?;
+        out = ctx.execute_logical_plan(plan).await?.collect().await?;
+    }
+    Ok(out)
+}
+
 /// Apply the dialect's rewrites to a statement, also inside EXPLAIN.
 fn rewrite(statement: &mut datafusion::sql::parser::Statement) -> datafusion::common::Result<()> {
     use datafusion::sql::parser::Statement;

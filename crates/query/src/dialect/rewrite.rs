@@ -85,6 +85,14 @@ impl VisitorMut for UnnestRewriter {
     type Break = ();
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut()
+            && let Some(selection) = select.selection.as_mut()
+        {
+            let _ = visit_expressions_mut(selection, |e| {
+                manual_partition(e);
+                ControlFlow::<()>::Continue(())
+            });
+        }
         if let SetExpr::Select(select) = query.body.as_mut() {
             match rewrite_select(select) {
                 Ok(renames) if !renames.is_empty() => {
@@ -101,6 +109,31 @@ impl VisitorMut for UnnestRewriter {
             }
         }
         ControlFlow::Continue(())
+    }
+}
+
+/// Athena's manual-partition columns `year`, `month`, `day` (zero-padded strings), read
+/// from the `date` partition so that they prune as it does.
+fn manual_partition(e: &mut Expr) {
+    let name = match e {
+        Expr::Identifier(id) if id.quote_style.is_none() => id.value.to_ascii_lowercase(),
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 && parts[1].quote_style.is_none() => {
+            parts[1].value.to_ascii_lowercase()
+        }
+        _ => return,
+    };
+    let qualifier = match e {
+        Expr::CompoundIdentifier(parts) => format!("{}.", parts[0]),
+        _ => String::new(),
+    };
+    let (start, len) = match name.as_str() {
+        "year" => (1, 4),
+        "month" => (6, 2),
+        "day" => (9, 2),
+        _ => return,
+    };
+    if let Ok(new) = parse_expr(&format!("substr({qualifier}\"date\", {start}, {len})")) {
+        *e = new;
     }
 }
 
@@ -255,6 +288,14 @@ mod tests {
             "SELECT resources_entry.arn FROM (SELECT cloudtrail_logs.*, unnest(resources) AS resources_entry FROM cloudtrail_logs AS cloudtrail_logs) AS cloudtrail_logs"
         );
         assert!(rw("SELECT r FROM t, UNNEST(t.a) AS u (r)").contains("unnest(t.a) AS r"));
+    }
+
+    #[test]
+    fn manual_partition_columns() {
+        assert_eq!(
+            rw("SELECT year FROM cloudtrail WHERE year = '2024' AND t.month = '03' AND day = '01'"),
+            "SELECT year FROM cloudtrail WHERE SUBSTR(\"date\", 1, 4) = '2024' AND SUBSTR(t.\"date\", 6, 2) = '03' AND SUBSTR(\"date\", 9, 2) = '01'"
+        );
     }
 
     #[test]
