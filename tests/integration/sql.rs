@@ -105,3 +105,173 @@ fn a_time_window_reads_only_its_days() {
         assert_eq!(planned_days(&lake, q), want, "{q}");
     }
 }
+
+fn sql_run(lake: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = bin()
+        .arg("--lake")
+        .arg(lake)
+        .arg("sql")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn statement_runner_sources_params_formats_and_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+
+    // SQL on stdin, several statements, a ';' inside a string.
+    let (code, out, _) = sql_run(
+        &lake,
+        &["--format", "csv"],
+        Some("SELECT 'x;y' AS a;\nSELECT count(*) AS n FROM cloudtrail;\n"),
+    );
+    assert_eq!((code, out.as_str()), (0, "a\nx;y\nn\n14\n"));
+
+    // -f files after -c commands.
+    let f = tmp.path().join("q.sql");
+    std::fs::write(
+        &f,
+        "-- a comment\nSELECT count(*) AS n FROM cloudtrail_insights",
+    )
+    .unwrap();
+    let (code, out, _) = sql_run(
+        &lake,
+        &[
+            "-c",
+            "SELECT 1 AS one",
+            "-f",
+            f.to_str().unwrap(),
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (0, "one\n1\nn\n2\n"));
+
+    // Typed placeholders: a value is data, never SQL.
+    let q = "SELECT count(*) AS n FROM cloudtrail WHERE useridentity.username = $user AND eventtime > $since";
+    let (code, out, err) = sql_run(
+        &lake,
+        &[
+            "-c",
+            q,
+            "--param",
+            "user=alice",
+            "--param",
+            "since=2024-03-04",
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (0, "n\n2\n"), "{err}");
+    let (code, out, _) = sql_run(
+        &lake,
+        &[
+            "-c",
+            q,
+            "--param",
+            "user=x' OR '1'='1",
+            "--param",
+            "since=2000-01-01",
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert_eq!((code, out.as_str()), (0, "n\n0\n"));
+
+    // Parquet to a file, read back by the parquet crate.
+    let pq = tmp.path().join("out.parquet");
+    let (code, _, err) = sql_run(
+        &lake,
+        &[
+            "-c",
+            "SELECT eventid, eventtime, resources FROM cloudtrail",
+            "--format",
+            "parquet",
+            "-o",
+            pq.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let rows: usize =
+        trailsql_ingest::lake::read_file(bytes::Bytes::from(std::fs::read(&pq).unwrap()))
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+    assert_eq!(rows, 14);
+
+    // -o for text formats; nested values in CSV as text.
+    let csv = tmp.path().join("out.csv");
+    let (code, _, _) = sql_run(
+        &lake,
+        &[
+            "-c",
+            "SELECT resources FROM cloudtrail WHERE eventname = 'Decrypt'",
+            "--format",
+            "csv",
+            "-o",
+            csv.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        std::fs::read_to_string(&csv)
+            .unwrap()
+            .contains("AWS::KMS::Key")
+    );
+
+    // Exit status: 1 for a failing statement, 2 for usage errors.
+    let (code, _, err) = sql_run(&lake, &["-c", "SELECT * FROM nope"], None);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: ") && err.contains("nope"), "{err}");
+    assert_eq!(
+        sql_run(&lake, &["--format", "parquet", "-c", "SELECT 1"], None).0,
+        2
+    );
+    assert_eq!(
+        sql_run(&lake, &["--format", "xml", "-c", "SELECT 1"], None).0,
+        2
+    );
+    assert_eq!(
+        sql_run(&lake, &["--param", "novalue", "-c", "SELECT 1"], None).0,
+        2
+    );
+}
+
+#[test]
+fn every_output_format() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+    let q = "SELECT eventname, errorcode, readonly FROM cloudtrail WHERE date = '2024-03-01' AND awsregion = 'us-east-1' ORDER BY eventtime LIMIT 3";
+    for f in ["table", "csv", "tsv", "json", "ndjson", "markdown"] {
+        insta::assert_snapshot!(format!("format_{f}"), sql(&lake, q, f));
+    }
+}

@@ -1,12 +1,12 @@
 //! The `trailsql` binary: arguments -> a config -> one library call.
 
-use std::io::Write;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use trailsql_ingest::{IngestOptions, time::parse_user_time};
-use trailsql_query::{OutputFormat, SqlOptions};
+use trailsql_query::{OutputFormat, SqlOptions, SqlSource};
 
 #[derive(Parser)]
 #[command(name = "trailsql", version, about = "Athena for CloudTrail that runs anywhere", long_about = None)]
@@ -57,9 +57,18 @@ struct SqlArgs {
     /// SQL to run (repeatable)
     #[arg(short = 'c', long = "command")]
     commands: Vec<String>,
-    /// Output format: table, csv, tsv, json, ndjson, markdown
+    /// File of SQL statements to run (repeatable; after the -c statements)
+    #[arg(short = 'f', long = "file")]
+    files: Vec<PathBuf>,
+    /// Output format: table, csv, tsv, json, ndjson, markdown, parquet (needs -o)
     #[arg(long, default_value = "table")]
     format: OutputFormat,
+    /// Write results to this file instead of standard output
+    #[arg(short = 'o', long = "output")]
+    output: Option<PathBuf>,
+    /// Bind a value to the placeholder $NAME (NAME=VALUE, repeatable)
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
 }
 
 fn default_lake() -> String {
@@ -75,6 +84,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e)
+            if matches!(
+                e.downcast_ref::<trailsql_query::Error>(),
+                Some(trailsql_query::Error::Usage(_))
+            ) =>
+        {
+            usage(&e.to_string())
+        }
         Err(e) => {
             let mut chain = e.chain();
             eprintln!(
@@ -87,6 +104,12 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A usage error: message on stderr, exit status 2.
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -120,17 +143,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Sql(a)) => {
-            if a.commands.is_empty() {
-                anyhow::bail!("nothing to run: give SQL with -c");
+            let mut sources: Vec<SqlSource> = a.commands.into_iter().map(SqlSource::Text).collect();
+            sources.extend(a.files.into_iter().map(SqlSource::File));
+            if sources.is_empty() {
+                if std::io::stdin().is_terminal() {
+                    return Ok(usage(
+                        "nothing to run: give SQL with -c, a file with -f, or pipe it in",
+                    ));
+                }
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text)?;
+                sources.push(SqlSource::Text(text));
             }
-            let ctx = trailsql_query::open_session(&lake)
-                .await
-                .with_context(|| format!("opening the lake {lake}"))?;
-            let opts = SqlOptions { format: a.format };
+            let mut opts = SqlOptions::new(a.format);
+            for p in &a.params {
+                match trailsql_query::parse_param(p) {
+                    Ok(kv) => opts.params.push(kv),
+                    Err(e) => return Ok(usage(&e)),
+                }
+            }
             let mut out = std::io::stdout().lock();
-            for sql in &a.commands {
-                trailsql_query::run_sql(&ctx, sql, &opts, &mut out).await?;
-            }
+            trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

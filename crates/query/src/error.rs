@@ -16,6 +16,8 @@ pub enum Error {
     Lake(#[from] trailsql_ingest::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -16,6 +16,8 @@ pub enum OutputFormat {
     Json,
     NdJson,
     Markdown,
+    /// A Parquet file (`-o PATH`); handled by the runner, not printed.
+    Parquet,
 }
 
 impl std::str::FromStr for OutputFormat {
@@ -28,9 +30,10 @@ impl std::str::FromStr for OutputFormat {
             "json" => OutputFormat::Json,
             "ndjson" | "jsonl" => OutputFormat::NdJson,
             "markdown" | "md" => OutputFormat::Markdown,
+            "parquet" => OutputFormat::Parquet,
             other => {
                 return Err(format!(
-                    "unknown format {other:?} (table, csv, tsv, json, ndjson, markdown)"
+                    "unknown format {other:?} (table, csv, tsv, json, ndjson, markdown, parquet)"
                 ));
             }
         })
@@ -80,14 +83,21 @@ impl OutputFormat {
                     .with_delimiter(delim)
                     .build(&mut *out);
                 if batches.is_empty() {
-                    w.write(&RecordBatch::new_empty(schema.clone()))?;
+                    w.write(&flatten_nested(&RecordBatch::new_empty(schema.clone()))?)?;
                 }
                 for b in batches {
-                    w.write(b)?;
+                    w.write(&flatten_nested(b)?)?;
                 }
             }
+            OutputFormat::Parquet => {
+                return Err(crate::Error::Usage(
+                    "--format parquet writes a file: give -o PATH".into(),
+                ));
+            }
             OutputFormat::Json => {
-                let mut w = arrow::json::ArrayWriter::new(&mut *out);
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::JsonArray>(&mut *out);
                 for b in batches {
                     w.write(b)?;
                 }
@@ -98,7 +108,9 @@ impl OutputFormat {
                 writeln!(out)?;
             }
             OutputFormat::NdJson => {
-                let mut w = arrow::json::LineDelimitedWriter::new(&mut *out);
+                let mut w = arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<_, arrow::json::writer::LineDelimited>(&mut *out);
                 for b in batches {
                     w.write(b)?;
                 }
@@ -131,6 +143,39 @@ impl OutputFormat {
         }
         Ok(())
     }
+}
+
+/// CSV has no nested values: structs, lists and maps are written as their display text.
+fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    if !b
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(b.clone());
+    }
+    let opts = FormatOptions::default().with_null("");
+    let mut fields = Vec::new();
+    let mut cols: Vec<arrow::array::ArrayRef> = Vec::new();
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if f.data_type().is_nested() {
+            let fmt = ArrayFormatter::try_new(c.as_ref(), &opts)?;
+            let values: arrow::array::StringArray = (0..c.len())
+                .map(|i| c.is_valid(i).then(|| fmt.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            cols.push(std::sync::Arc::new(values));
+        } else {
+            fields.push(f.as_ref().clone());
+            cols.push(c.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        cols,
+    )?)
 }
 
 fn escape_md(s: &str) -> String {
@@ -174,11 +219,11 @@ mod tests {
         assert_eq!(render(OutputFormat::Tsv), "name\tn\na|b\t1\n\t2\n");
         assert_eq!(
             render(OutputFormat::NdJson),
-            "{\"name\":\"a|b\",\"n\":1}\n{\"n\":2}\n"
+            "{\"name\":\"a|b\",\"n\":1}\n{\"name\":null,\"n\":2}\n"
         );
         assert_eq!(
             render(OutputFormat::Json),
-            "[{\"name\":\"a|b\",\"n\":1},{\"n\":2}]\n"
+            "[{\"name\":\"a|b\",\"n\":1},{\"name\":null,\"n\":2}]\n"
         );
         assert_eq!(
             render(OutputFormat::Markdown),

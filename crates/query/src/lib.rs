@@ -11,5 +11,5 @@ pub mod table;
 
 pub use error::{Error, Result};
 pub use format::OutputFormat;
-pub use runner::{SqlOptions, query, run_sql};
+pub use runner::{SqlOptions, SqlSource, parse_param, query, run_sources, run_sql};
 pub use session::open_session;

@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::DFParser;
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -12,6 +13,130 @@ use crate::{Error, OutputFormat, Result};
 #[derive(Debug, Clone)]
 pub struct SqlOptions {
     pub format: OutputFormat,
+    /// Values for `$name` placeholders. Each is bound as a value of the type the
+    /// placeholder has in its statement (never spliced into the SQL text).
+    pub params: Vec<(String, String)>,
+}
+
+impl SqlOptions {
+    pub fn new(format: OutputFormat) -> Self {
+        SqlOptions {
+            format,
+            params: Vec::new(),
+        }
+    }
+}
+
+/// Bind placeholder values, each converted to the type its placeholder has in the plan
+/// (text when the plan does not say).
+fn bind(
+    plan: datafusion::logical_expr::LogicalPlan,
+    params: &[(String, String)],
+) -> datafusion::common::Result<datafusion::logical_expr::LogicalPlan> {
+    let types = plan.get_parameter_types()?;
+    let mut values = std::collections::HashMap::new();
+    for (id, ty) in types {
+        let name = id.trim_start_matches('$');
+        let Some((_, raw)) = params.iter().find(|(n, _)| n == name) else {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "no value for placeholder {id}: give --param {name}=VALUE"
+            )));
+        };
+        let v = match ty {
+            Some(t) => ScalarValue::try_from_string(raw.clone(), &t)?,
+            None => ScalarValue::Utf8(Some(raw.clone())),
+        };
+        values.insert(name.to_owned(), v);
+    }
+    plan.with_param_values(values)
+}
+
+/// A `--param NAME=VALUE`.
+pub fn parse_param(s: &str) -> std::result::Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--param {s:?}: expected NAME=VALUE"))?;
+    let name = name.trim().trim_start_matches('$');
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("--param {s:?}: bad name"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Where statements come from, in the order given.
+#[derive(Debug, Clone)]
+pub enum SqlSource {
+    Text(String),
+    File(std::path::PathBuf),
+}
+
+/// `trailsql sql`: run the statements of every source against a lake, writing results to
+/// `out` (or, for Parquet, to `output`).
+pub async fn run_sources(
+    lake: &str,
+    sources: &[SqlSource],
+    opts: &SqlOptions,
+    output: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let ctx = crate::open_session(lake).await?;
+    if opts.format == OutputFormat::Parquet {
+        let path = output.ok_or_else(|| Error::Usage("--format parquet needs -o PATH".into()))?;
+        let mut all = Vec::new();
+        let mut schema = None;
+        for src in sources {
+            let text = source_text(src)?;
+            let (s, b) = collect_last(&ctx, &text, opts).await?;
+            schema = Some(s);
+            all = b;
+        }
+        let schema = schema.ok_or_else(|| Error::Usage("nothing to run".into()))?;
+        let file = std::fs::File::create(path)?;
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        for b in &all {
+            w.write(b).map_err(|e| Error::Usage(e.to_string()))?;
+        }
+        w.close().map_err(|e| Error::Usage(e.to_string()))?;
+        return Ok(());
+    }
+    match output {
+        Some(path) => {
+            let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+            for src in sources {
+                run_sql(&ctx, &source_text(src)?, opts, &mut f).await?;
+            }
+            f.flush()?;
+        }
+        None => {
+            for src in sources {
+                run_sql(&ctx, &source_text(src)?, opts, out).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn source_text(src: &SqlSource) -> Result<String> {
+    match src {
+        SqlSource::Text(t) => Ok(t.clone()),
+        SqlSource::File(p) => std::fs::read_to_string(p)
+            .map_err(|e| Error::Usage(format!("cannot read {}: {e}", p.display()))),
+    }
+}
+
+async fn collect_last(
+    ctx: &SessionContext,
+    sql: &str,
+    opts: &SqlOptions,
+) -> Result<(arrow::datatypes::SchemaRef, Vec<arrow::array::RecordBatch>)> {
+    let mut last = None;
+    for_each_statement(ctx, sql, opts, |schema, batches| {
+        last = Some((schema, batches));
+        Ok(())
+    })
+    .await?;
+    last.ok_or_else(|| Error::Usage("nothing to run".into()))
 }
 
 /// Run every statement in `sql`, printing each result to `out`. Stops at the first failing
@@ -21,6 +146,20 @@ pub async fn run_sql(
     sql: &str,
     opts: &SqlOptions,
     out: &mut dyn Write,
+) -> Result<()> {
+    for_each_statement(ctx, sql, opts, |schema, batches| {
+        opts.format.write(&schema, &batches, out)
+    })
+    .await?;
+    out.flush()?;
+    Ok(())
+}
+
+async fn for_each_statement(
+    ctx: &SessionContext,
+    sql: &str,
+    opts: &SqlOptions,
+    mut each: impl FnMut(arrow::datatypes::SchemaRef, Vec<arrow::array::RecordBatch>) -> Result<()>,
 ) -> Result<()> {
     let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| {
         Error::Statement {
@@ -37,17 +176,19 @@ pub async fn run_sql(
             message: one_line(&e.strip_backtrace()),
         };
         rewrite(&mut statement).map_err(fail)?;
-        let plan = ctx
+        let mut plan = ctx
             .state()
             .statement_to_plan(statement)
             .await
             .map_err(fail)?;
+        if !opts.params.is_empty() {
+            plan = bind(plan, &opts.params).map_err(fail)?;
+        }
         let df = ctx.execute_logical_plan(plan).await.map_err(fail)?;
         let schema = df.schema().inner().clone();
         let batches = df.collect().await.map_err(fail)?;
-        opts.format.write(&schema, &batches, out)?;
+        each(schema, batches)?;
     }
-    out.flush()?;
     Ok(())
 }
 
