@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod dedupe;
 mod readers;
+mod repl;
 mod shapes;
 mod shared_samples;
 mod slt;

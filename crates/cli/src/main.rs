@@ -15,6 +15,9 @@ struct Cli {
     /// that is ~/.local/share/trailsql/lake]
     #[arg(long, global = true, env = "TRAILSQL_LAKE")]
     lake: Option<String>,
+    /// Output format of the REPL: table, csv, tsv, json, ndjson, markdown
+    #[arg(long, default_value = "table")]
+    format: OutputFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -168,7 +171,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            anyhow::bail!("the interactive REPL is not built yet: use `trailsql sql -c SQL`")
+            let opts = trailsql_query::ReplOptions {
+                format: cli.format,
+                history: std::env::var_os("TRAILSQL_HISTORY")
+                    .map(PathBuf::from)
+                    .or_else(trailsql_query::default_history),
+            };
+            let ok = trailsql_query::run_repl(&lake, opts).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
 }

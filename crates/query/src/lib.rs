@@ -5,11 +5,13 @@
 pub mod dialect;
 mod error;
 pub mod format;
+pub mod repl;
 pub mod runner;
 pub mod session;
 pub mod table;
 
 pub use error::{Error, Result};
 pub use format::OutputFormat;
+pub use repl::{ReplOptions, default_history, run_repl};
 pub use runner::{SqlOptions, SqlSource, parse_param, query, run_sources, run_sql};
 pub use session::open_session;

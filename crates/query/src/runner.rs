@@ -155,7 +155,7 @@ pub async fn run_sql(
     Ok(())
 }
 
-async fn for_each_statement(
+pub(crate) async fn for_each_statement(
     ctx: &SessionContext,
     sql: &str,
     opts: &SqlOptions,
