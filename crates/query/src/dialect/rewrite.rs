@@ -27,6 +27,7 @@ pub fn rewrite(statement: &mut Statement) -> Result<()> {
     }
     let mut error = None;
     let _ = visit_expressions_mut(statement, |expr| {
+        eventtime_as_text(expr);
         if let Err(e) = rewrite_function(expr) {
             error = Some(e);
             return ControlFlow::Break(());
@@ -54,6 +55,64 @@ fn function_args(f: &datafusion::sql::sqlparser::ast::Function) -> Vec<String> {
             })
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+fn is_eventtime(e: &Expr) -> bool {
+    match e {
+        Expr::Identifier(id) => id.value.eq_ignore_ascii_case("eventtime"),
+        Expr::CompoundIdentifier(parts) => {
+            parts.len() == 2 && parts[1].value.eq_ignore_ascii_case("eventtime")
+        }
+        _ => false,
+    }
+}
+
+/// `eventtime` is a string in Athena's table: where a query uses it as one (LIKE, substr,
+/// split_part, concat...), give it the text CloudTrail wrote.
+fn eventtime_as_text(expr: &mut Expr) {
+    let wrap = |e: &mut Box<Expr>| {
+        if is_eventtime(e)
+            && let Ok(new) = parse_expr(&format!("to_char({e}, '%Y-%m-%dT%H:%M:%SZ')"))
+        {
+            **e = new;
+        }
+    };
+    match expr {
+        Expr::Like { expr, .. } | Expr::ILike { expr, .. } | Expr::Substring { expr, .. } => {
+            wrap(expr)
+        }
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_ascii_lowercase();
+            if !matches!(
+                name.as_str(),
+                "substr"
+                    | "substring"
+                    | "split_part"
+                    | "strpos"
+                    | "length"
+                    | "concat"
+                    | "regexp_like"
+                    | "starts_with"
+                    | "regexp_extract"
+                    | "replace"
+                    | "lower"
+                    | "upper"
+            ) {
+                return;
+            }
+            if let FunctionArguments::List(list) = &mut f.args {
+                for a in &mut list.args {
+                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) = a
+                        && is_eventtime(e)
+                        && let Ok(new) = parse_expr(&format!("to_char({e}, '%Y-%m-%dT%H:%M:%SZ')"))
+                    {
+                        *e = new;
+                    }
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -126,6 +185,13 @@ fn manual_partition(e: &mut Expr) {
         Expr::CompoundIdentifier(parts) => format!("{}.", parts[0]),
         _ => String::new(),
     };
+    if name == "timestamp" {
+        // Athena's partition-projection tables call the day `timestamp`, as `yyyy/MM/dd`.
+        if let Ok(new) = parse_expr(&format!("replace({qualifier}\"date\", '-', '/')")) {
+            *e = new;
+        }
+        return;
+    }
     let (start, len) = match name.as_str() {
         "year" => (1, 4),
         "month" => (6, 2),
