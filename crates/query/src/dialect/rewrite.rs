@@ -5,7 +5,10 @@
 //!   becomes `FROM (SELECT t.*, unnest(t.resources) AS r FROM t) AS t`, with `u.r` read as
 //!   `t.r`: DataFusion plans `unnest` in a projection but not as a lateral table.
 //! - `count_if(x)` becomes `count(CASE WHEN x THEN 1 END)`; `arbitrary(x)` becomes
-//!   `any_value(x)`.
+//!   `any_value(x)`; `try(x)` becomes `x`; `date(x)` becomes `CAST(x AS DATE)`.
+//! - Athena's manual-partition columns (`year`, `month`, `day`, partition projection's
+//!   `timestamp`) in WHERE become expressions of the `date` partition, so they prune.
+//! - `eventtime` used as a string (LIKE, substr...) becomes CloudTrail's text of it.
 
 use std::ops::ControlFlow;
 
@@ -130,6 +133,10 @@ fn rewrite_function(expr: &mut Expr) -> Result<()> {
             format!("count(CASE WHEN {} THEN 1 END)", args[0])
         }
         "arbitrary" => format!("any_value({})", function_args(f).join(", ")),
+        // Presto's try() turns errors into NULL; the functions here already give NULL for
+        // bad input where Presto would, so the argument stands for itself.
+        "try" if function_args(f).len() == 1 => format!("({})", function_args(f)[0]),
+        "date" if function_args(f).len() == 1 => format!("CAST({} AS DATE)", function_args(f)[0]),
         _ => return Ok(()),
     };
     *expr = parse_expr(&new)?;
