@@ -28,6 +28,76 @@ enum Command {
     Ingest(IngestArgs),
     /// Run SQL statements and print the results
     Sql(SqlArgs),
+    /// Run the shipped security reports (or your own) over a time window
+    Report(ReportArgs),
+    /// Find events with the console's Event history filters, combined
+    Lookup(LookupArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Report ids (see --list) or paths of report files
+    names: Vec<String>,
+    /// Run every report
+    #[arg(long)]
+    all: bool,
+    /// List the reports: id, severity, kind, title
+    #[arg(long)]
+    list: bool,
+    /// Start of the window (2024-01-15, RFC 3339, or 7d / 24h ago)
+    #[arg(long, default_value = "30d")]
+    since: String,
+    /// End of the window [default: now]
+    #[arg(long)]
+    until: Option<String>,
+    /// Value of a report parameter (NAME=VALUE, repeatable)
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Output format: table, csv, tsv, json, ndjson, markdown, parquet (with --out-dir), html
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Write one file per report (html: one page) into this directory
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Also read the reports of this directory
+    #[arg(long)]
+    reports_dir: Option<PathBuf>,
+    /// Exit with status 3 when a detection report returns rows
+    #[arg(long)]
+    fail_on_rows: bool,
+}
+
+#[derive(Args)]
+struct LookupArgs {
+    #[arg(long)]
+    event_id: Option<String>,
+    #[arg(long)]
+    event_name: Option<String>,
+    #[arg(long)]
+    event_source: Option<String>,
+    #[arg(long)]
+    username: Option<String>,
+    #[arg(long)]
+    resource_type: Option<String>,
+    #[arg(long)]
+    resource_name: Option<String>,
+    #[arg(long)]
+    access_key_id: Option<String>,
+    /// true or false
+    #[arg(long)]
+    read_only: Option<bool>,
+    /// Start of the window [default: 90 days ago, as the console]
+    #[arg(long, default_value = "90d")]
+    since: String,
+    /// End of the window [default: now]
+    #[arg(long)]
+    until: Option<String>,
+    /// At most this many events, newest first
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Output format: table, csv, tsv, json, ndjson, markdown
+    #[arg(long, default_value = "table")]
+    format: OutputFormat,
 }
 
 #[derive(Args)]
@@ -168,6 +238,75 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
                 .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Report(a)) => {
+            let mut out = std::io::stdout().lock();
+            if a.list {
+                trailsql_query::report::list(a.reports_dir.as_deref(), &mut out)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let now = chrono::Utc::now();
+            let (html, format) = match a.format.as_str() {
+                "html" => (true, OutputFormat::Table),
+                f => match f.parse::<OutputFormat>() {
+                    Ok(f) => (false, f),
+                    Err(e) => return Ok(usage(&e)),
+                },
+            };
+            let mut params = Vec::new();
+            for p in &a.params {
+                match trailsql_query::parse_param(p) {
+                    Ok(kv) => params.push(kv),
+                    Err(e) => return Ok(usage(&e)),
+                }
+            }
+            let opts = trailsql_query::report::ReportOptions {
+                lake,
+                names: a.names,
+                all: a.all,
+                reports_dir: a.reports_dir,
+                since: parse_user_time(&a.since, now)?,
+                until: a
+                    .until
+                    .map(|u| parse_user_time(&u, now))
+                    .transpose()?
+                    .unwrap_or(now),
+                params,
+                format,
+                html,
+                out_dir: a.out_dir,
+            };
+            let outcome = trailsql_query::report::run(&opts, &mut out).await?;
+            if a.fail_on_rows && !outcome.findings.is_empty() {
+                eprintln!("findings: {}", outcome.findings.join(", "));
+                return Ok(ExitCode::from(3));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Lookup(a)) => {
+            let now = chrono::Utc::now();
+            let filters = trailsql_query::lookup::LookupFilters {
+                event_id: a.event_id,
+                event_name: a.event_name,
+                event_source: a.event_source,
+                username: a.username,
+                resource_type: a.resource_type,
+                resource_name: a.resource_name,
+                access_key_id: a.access_key_id,
+                read_only: a.read_only,
+            };
+            let since = parse_user_time(&a.since, now)?;
+            let until = a
+                .until
+                .map(|u| parse_user_time(&u, now))
+                .transpose()?
+                .unwrap_or(now);
+            let mut out = std::io::stdout().lock();
+            trailsql_query::lookup::lookup(
+                &lake, &filters, since, until, a.limit, a.format, &mut out,
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

@@ -5,7 +5,9 @@
 pub mod dialect;
 mod error;
 pub mod format;
+pub mod lookup;
 pub mod repl;
+pub mod report;
 pub mod runner;
 pub mod session;
 pub mod table;

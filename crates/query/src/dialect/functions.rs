@@ -128,6 +128,18 @@ pub fn all() -> Vec<ScalarUDF> {
         udf("format_datetime", time_and_string, utf8, format_datetime),
         udf("date_add", date_add_coerce, date_add_ret, date_add),
         udf("date_diff", date_diff_coerce, int64, date_diff),
+        udf(
+            "resource_arns",
+            resources_coerce,
+            string_list,
+            resource_arns,
+        ),
+        udf(
+            "resource_types",
+            resources_coerce,
+            string_list,
+            resource_types,
+        ),
     ]
 }
 
@@ -584,6 +596,56 @@ fn regexp_extract(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
         );
     }
     Ok(Arc::new(out.finish()))
+}
+
+// ---- CloudTrail resources ----
+
+fn resources_coerce(t: &[DataType]) -> Result<Vec<DataType>> {
+    n_args("resource_arns", t, &[1])?;
+    Ok(t.to_vec())
+}
+
+fn string_list(_: &[DataType]) -> Result<DataType> {
+    Ok(DataType::List(Arc::new(arrow::datatypes::Field::new(
+        "item",
+        DataType::Utf8,
+        true,
+    ))))
+}
+
+/// One field of every entry of a `resources` list, as a list of strings.
+fn resource_field(args: &[ArrayRef], field: &str) -> Result<ArrayRef> {
+    let mut out = arrow::array::ListBuilder::new(StringBuilder::new());
+    let DataType::List(_) = args[0].data_type() else {
+        return exec_err!("resource_{field}s takes the resources column");
+    };
+    let list = args[0].as_list::<i32>();
+    for i in 0..list.len() {
+        if list.is_null(i) {
+            out.append(true);
+            continue;
+        }
+        let items = list.value(i);
+        let items = items.as_struct();
+        if let Some(col) = items.column_by_name(field) {
+            let col = strs(col)?;
+            for j in 0..col.len() {
+                if col.is_valid(j) && !items.is_null(j) {
+                    out.values().append_value(col.value(j));
+                }
+            }
+        }
+        out.append(true);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+fn resource_arns(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
+    resource_field(args, "arn")
+}
+
+fn resource_types(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
+    resource_field(args, "type")
 }
 
 // ---- time ----
