@@ -7,6 +7,7 @@ mod dedupe;
 mod lookup;
 mod readers;
 mod repl;
+mod reports;
 mod shapes;
 mod shared_samples;
 mod slt;
