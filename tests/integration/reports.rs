@@ -14,7 +14,13 @@ fn shipped() -> Vec<Report> {
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .map(|p| Report::parse(&std::fs::read_to_string(&p).unwrap(), &p.display().to_string()).unwrap())
+        .map(|p| {
+            Report::parse(
+                &std::fs::read_to_string(&p).unwrap(),
+                &p.display().to_string(),
+            )
+            .unwrap()
+        })
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     out
@@ -26,13 +32,25 @@ fn fixture(id: &str, ext: &str) -> std::path::PathBuf {
 
 fn run_report(lake: &Path, r: &Report, out_dir: &Path) -> (i32, String) {
     let mut cmd = bin();
-    cmd.arg("--lake").arg(lake).args(["report", &r.id, "--since", "2024-01-01", "--until", "2025-01-01", "--format", "csv"]);
+    cmd.arg("--lake").arg(lake).args([
+        "report",
+        &r.id,
+        "--since",
+        "2024-01-01",
+        "--until",
+        "2025-01-01",
+        "--format",
+        "csv",
+    ]);
     cmd.arg("--out-dir").arg(out_dir);
     for (k, v) in &r.test_params {
         cmd.arg("--param").arg(format!("{k}={v}"));
     }
     let out = cmd.output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -44,13 +62,23 @@ fn every_report_selects_exactly_its_events() {
         let tmp = tempfile::tempdir().unwrap();
         let lake = tmp.path().join("lake");
         let fx = fixture(&r.id, "json");
-        assert!(fx.is_file(), "report {} has no fixture {}", r.id, fx.display());
+        assert!(
+            fx.is_file(),
+            "report {} has no fixture {}",
+            r.id,
+            fx.display()
+        );
         let s = ingest_ok(&lake, &[&fx], &[]);
         assert_eq!(u(&s, "quarantined"), 0, "{}: {s:#}", r.id);
         let out_dir = tmp.path().join("out");
         let (code, err) = run_report(&lake, r, &out_dir);
         assert_eq!(code, 0, "{}: {err}", r.id);
-        let produced = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
+        let produced = std::fs::read_dir(&out_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let got = std::fs::read_to_string(&produced).unwrap();
         let want = std::fs::read_to_string(fixture(&r.id, "csv")).unwrap();
         if got != want {
@@ -74,30 +102,69 @@ fn report_command_options() {
     let lake = tmp.path().join("lake");
     ingest_ok(&lake, &[&fixture(&detection.id, "json")], &[]);
 
-    let list = bin().arg("--lake").arg(&lake).args(["report", "--list"]).output().unwrap();
+    let list = bin()
+        .arg("--lake")
+        .arg(&lake)
+        .args(["report", "--list"])
+        .output()
+        .unwrap();
     let list = String::from_utf8_lossy(&list.stdout).into_owned();
     for r in &reports {
-        assert!(list.contains(&r.id) && list.contains(&r.title), "{} missing from --list", r.id);
+        assert!(
+            list.contains(&r.id) && list.contains(&r.title),
+            "{} missing from --list",
+            r.id
+        );
     }
 
     let window = ["--since", "2024-01-01", "--until", "2025-01-01"];
-    let run = |args: &[&str]| bin().arg("--lake").arg(&lake).arg("report").args(args).args(window).output().unwrap();
+    let run = |args: &[&str]| {
+        bin()
+            .arg("--lake")
+            .arg(&lake)
+            .arg("report")
+            .args(args)
+            .args(window)
+            .output()
+            .unwrap()
+    };
     let o = run(&[&detection.id, "--fail-on-rows"]);
-    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let summary = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(summary.lines().any(|l| l.starts_with(&detection.id)), "{summary}");
+    assert!(
+        summary.lines().any(|l| l.starts_with(&detection.id)),
+        "{summary}"
+    );
     // Outside the window nothing matches: exit 0.
     let o = bin()
         .arg("--lake")
         .arg(&lake)
-        .args(["report", &detection.id, "--fail-on-rows", "--since", "2030-01-01", "--until", "2030-02-01"])
+        .args([
+            "report",
+            &detection.id,
+            "--fail-on-rows",
+            "--since",
+            "2030-01-01",
+            "--until",
+            "2030-02-01",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
 
     // --all runs every report; those needing a parameter say so instead of failing.
     let o = run(&["--all"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     for r in &reports {
         assert!(text.contains(&r.id), "{} not in --all output", r.id);
@@ -117,10 +184,24 @@ fn report_command_options() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    let page = std::fs::read_dir(&out_dir).unwrap().next().unwrap().unwrap().path();
-    assert!(page.file_name().unwrap().to_string_lossy().starts_with("trailsql-report-"));
+    let page = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        page.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("trailsql-report-")
+    );
     let html = std::fs::read_to_string(page).unwrap();
-    assert!(html.starts_with("<!DOCTYPE html>") && !html.contains("<script") && !html.contains("src=\"http"));
+    assert!(
+        html.starts_with("<!DOCTYPE html>")
+            && !html.contains("<script")
+            && !html.contains("src=\"http")
+    );
     if reports.iter().any(|r| r.chart.is_some()) {
         assert!(html.contains("<svg"), "no chart");
     }
