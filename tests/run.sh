@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The test command: installs the third-party readers the lake is checked against (pyarrow,
-# DuckDB, from PyPI) when they are missing, then runs every test of the workspace and ends
-# with one line totalling them (cargo prints one line per test binary).
+# The test command: installs what the tests use from PyPI when it is missing (pyarrow and
+# DuckDB, the third-party readers the lake is checked against; moto, the S3 server on
+# loopback), then runs every test of the workspace and ends with one line totalling them
+# (cargo prints one line per test binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import duckdb, pyarrow' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+fi
+# A real S3-compatible server on loopback for the S3 tests.
+if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -8,6 +8,7 @@ mod lookup;
 mod readers;
 mod repl;
 mod reports;
+mod s3;
 mod shapes;
 mod shared_samples;
 mod slt;

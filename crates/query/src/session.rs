@@ -23,6 +23,13 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     let lake = Lake::open(location)?;
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
+    if let Some(rest) = lake.url.strip_prefix("s3://") {
+        // DataFusion reads the lake's objects through the same S3 configuration ingest used.
+        let bucket = rest.split('/').next().unwrap_or(rest);
+        let url = url::Url::parse(&format!("s3://{bucket}"))
+            .map_err(|e| crate::Error::Usage(format!("lake {}: {e}", lake.url)))?;
+        ctx.register_object_store(&url, trailsql_ingest::source::s3_store(bucket)?);
+    }
     let catalog = ctx.catalog("datafusion").expect("default catalog");
     catalog.register_schema("default", Arc::new(MemorySchemaProvider::new()))?;
     for table in Table::ALL {

@@ -1,0 +1,137 @@
+//! S3 end to end against a real S3-compatible server on loopback (moto's server, from PyPI):
+//! ingest from a bucket laid out as CloudTrail lays it out (an organization trail, digests
+//! mixed in) into a lake in another bucket, then query it: the same answers as a local lake.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_moto() -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server runs (pip install 'moto[server]'; tests/run.sh does)");
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "moto_server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+const UPLOAD: &str = r#"
+import sys, os, boto3
+endpoint, src = sys.argv[1], sys.argv[2]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+for b in ("trail", "lake"):
+    s3.create_bucket(Bucket=b)
+for root, _, files in os.walk(src):
+    for f in files:
+        path = os.path.join(root, f)
+        s3.upload_file(path, "trail", os.path.relpath(path, src))
+"#;
+
+fn with_s3(cmd: &mut Command, moto: &Moto) {
+    cmd.env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1");
+}
+
+#[test]
+fn ingest_from_a_bucket_into_a_bucket_lake_and_query_it() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    // The shapes fixtures under an organization trail's prefix, digests included.
+    let src = tmp.path().join("src");
+    let org = src.join("AWSLogs/o-abc123def4");
+    crate::shapes::shapes_dir(&org);
+    let up = Command::new("python3")
+        .arg("-c")
+        .arg(UPLOAD)
+        .arg(&moto.endpoint)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "upload: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+
+    let local = tmp.path().join("local");
+    let expected = ingest_ok(&local, &[&src], &[]);
+
+    let lake = "s3://lake/trailsql";
+    let run = |args: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["--lake", lake]).args(args);
+        with_s3(&mut cmd, &moto);
+        cmd.output().unwrap()
+    };
+    let o = run(&["ingest", "--json", "--quiet", "s3://trail/AWSLogs/"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_balanced(&s);
+    for k in [
+        "records",
+        "written",
+        "duplicates_in_run",
+        "quarantined",
+        "objects_listed",
+        "objects_skipped",
+    ] {
+        assert_eq!(s[k], expected[k], "{k}: {s:#}");
+    }
+
+    let q = "SELECT date, region, count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2";
+    let o = run(&["sql", "--format", "csv", "-c", q]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), sql(&local, q, "csv"));
+
+    // A re-run lists the bucket again and reads nothing.
+    let o = run(&["ingest", "--json", "--quiet", "s3://trail/AWSLogs/"]);
+    let again: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(u(&again, "objects_read"), 0, "{again:#}");
+    assert_eq!(u(&again, "written"), 0);
+
+    // Time pruning works on the bucket lake too.
+    let o = run(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "EXPLAIN SELECT eventid FROM cloudtrail WHERE eventtime BETWEEN '2024-03-02T00:00:00Z' AND '2024-03-02T23:59:59Z'",
+    ]);
+    let plan = String::from_utf8_lossy(&o.stdout).into_owned();
+    let mut days: Vec<&str> = plan.split("date=").skip(1).map(|s| &s[..10]).collect();
+    days.dedup();
+    assert_eq!(days, ["2024-03-02"], "{plan}");
+}
