@@ -118,3 +118,100 @@ fn pyarrow_and_duckdb_read_the_lake_and_agree_with_trailsql() {
         ]])
     );
 }
+
+#[test]
+fn duckdb_runs_the_generated_ddl_and_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+    let ddl = bin()
+        .arg("--lake")
+        .arg(&lake)
+        .args(["ddl", "--engine", "duckdb"])
+        .output()
+        .unwrap();
+    assert!(
+        ddl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ddl.stderr)
+    );
+    let script = r#"
+import sys, duckdb
+con = duckdb.connect()
+con.execute(sys.stdin.read())
+q = "SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2"
+for row in con.execute(q).fetchall():
+    print(",".join(str(v) for v in row))
+print(con.execute("SELECT count(*) FROM cloudtrail_insights").fetchone()[0])
+print(con.execute("SELECT useridentity.sessioncontext.sessionissuer.arn FROM cloudtrail WHERE eventname = 'PutObject'").fetchone()[0])
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&ddl.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = sql(
+        &lake,
+        "SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2",
+        "csv",
+    );
+    let expected = format!(
+        "{}{}\narn:aws:iam::111122223333:role/Deployer\n",
+        ours.lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+        scalar(&lake, "SELECT count(*) FROM cloudtrail_insights")
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+#[test]
+fn ddl_for_the_distributed_engines() {
+    let athena = bin()
+        .args([
+            "ddl",
+            "--engine",
+            "athena",
+            "--location",
+            "s3://bucket/lake/",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&athena.stdout).into_owned();
+    assert!(
+        text.contains("LOCATION 's3://bucket/lake/cloudtrail/'"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "'storage.location.template' = 's3://bucket/lake/cloudtrail/date=${date}/region=${region}'"
+    ));
+    assert!(text.contains("`resources` array<struct<arn:string,accountid:string,type:string>>"));
+    assert!(text.contains("PARTITIONED BY (`date` string, `region` string)"));
+    let local = bin()
+        .args(["ddl", "--engine", "athena", "--location", "/tmp/lake"])
+        .output()
+        .unwrap();
+    assert_eq!(local.status.code(), Some(2), "Athena needs s3://");
+    for engine in ["trino", "spark"] {
+        let o = bin()
+            .args(["ddl", "--engine", engine, "--location", "s3://bucket/lake"])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        insta::assert_snapshot!(format!("ddl_{engine}"), String::from_utf8_lossy(&o.stdout));
+    }
+}

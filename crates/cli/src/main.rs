@@ -32,6 +32,18 @@ enum Command {
     Report(ReportArgs),
     /// Find events with the console's Event history filters, combined
     Lookup(LookupArgs),
+    /// Print the statements that register the lake in Athena, Trino, Spark or DuckDB
+    Ddl(DdlArgs),
+}
+
+#[derive(Args)]
+struct DdlArgs {
+    /// athena, trino, spark or duckdb
+    #[arg(long)]
+    engine: trailsql_query::ddl::Engine,
+    /// Where that engine reads the lake [default: --lake]
+    #[arg(long)]
+    location: Option<String>,
 }
 
 #[derive(Args)]
@@ -282,6 +294,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("findings: {}", outcome.findings.join(", "));
                 return Ok(ExitCode::from(3));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Ddl(a)) => {
+            let location = a.location.unwrap_or(lake);
+            print!("{}", trailsql_query::ddl::ddl(a.engine, &location)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lookup(a)) => {

@@ -1,0 +1,111 @@
+//! DDL: the statements that register a trailsql lake in another engine (Athena, Trino,
+//! Spark, DuckDB), so the same Parquet files serve a distributed engine.
+
+use arrow::datatypes::{DataType, Field};
+use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
+
+use crate::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Athena,
+    Trino,
+    Spark,
+    DuckDb,
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "athena" => Ok(Engine::Athena),
+            "trino" | "presto" => Ok(Engine::Trino),
+            "spark" => Ok(Engine::Spark),
+            "duckdb" => Ok(Engine::DuckDb),
+            other => Err(format!(
+                "unknown engine {other:?} (athena, trino, spark, duckdb)"
+            )),
+        }
+    }
+}
+
+/// Hive type names, as Athena, Trino's Hive connector and Spark write them.
+fn hive_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Timestamp(..) => "timestamp".into(),
+        DataType::Struct(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}:{}", f.name(), hive_type(f.data_type())))
+                .collect();
+            format!("struct<{}>", inner.join(","))
+        }
+        DataType::List(item) => format!("array<{}>", hive_type(item.data_type())),
+        other => other.to_string().to_ascii_lowercase(),
+    }
+}
+
+fn columns(table: Table, quote: char) -> String {
+    let schema = table.schema();
+    let cols: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f: &std::sync::Arc<Field>| {
+            format!("  {quote}{}{quote} {}", f.name(), hive_type(f.data_type()))
+        })
+        .collect();
+    cols.join(",\n")
+}
+
+/// The statements for `engine`, with the lake at `location` (an `s3://` URL for Athena).
+pub fn ddl(engine: Engine, location: &str) -> Result<String> {
+    let loc = location.trim_end_matches('/');
+    if engine == Engine::Athena && !loc.starts_with("s3://") {
+        return Err(Error::Usage(format!(
+            "Athena reads from S3: --location must be an s3:// URL, not {loc:?}"
+        )));
+    }
+    let mut out = String::new();
+    for table in Table::ALL {
+        let name = table.name();
+        let tloc = format!("{loc}/{name}");
+        match engine {
+            Engine::Athena => out.push_str(&format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS `{name}` (\n{}\n)\nPARTITIONED BY (`date` string, `region` string)\n\
+                 STORED AS PARQUET\nLOCATION '{tloc}/'\nTBLPROPERTIES (\n  'projection.enabled' = 'true',\n  \
+                 'projection.date.type' = 'date',\n  'projection.date.format' = 'yyyy-MM-dd',\n  \
+                 'projection.date.range' = '2013-01-01,NOW',\n  'projection.date.interval' = '1',\n  \
+                 'projection.date.interval.unit' = 'DAYS',\n  'projection.region.type' = 'injected',\n  \
+                 'storage.location.template' = '{tloc}/date=${{date}}/region=${{region}}'\n);\n\n",
+                columns(table, '`')
+            )),
+            Engine::Trino => out.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS hive.default.{name} (\n{},\n  \"date\" varchar,\n  region varchar\n)\n\
+                 WITH (external_location = '{tloc}', format = 'PARQUET', partitioned_by = ARRAY['date', 'region']);\n\
+                 CALL hive.system.sync_partition_metadata('default', '{name}', 'ADD');\n\n",
+                columns(table, '"').replace("string", "varchar").replace(':', " ").replace("struct<", "row(").replace("array<", "array(").replace('>', ")")
+            )),
+            Engine::Spark => out.push_str(&format!(
+                "CREATE TABLE IF NOT EXISTS {name} (\n{},\n  `date` string,\n  `region` string\n)\nUSING parquet\n\
+                 PARTITIONED BY (`date`, `region`)\nLOCATION '{tloc}';\nMSCK REPAIR TABLE {name};\n\n",
+                columns(table, '`')
+            )),
+            Engine::DuckDb => out.push_str(&format!(
+                "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{tloc}/**/*.parquet', hive_partitioning = true, \
+                 hive_types = {{'date': VARCHAR, 'region': VARCHAR}}, union_by_name = true);\n"
+            )),
+        }
+    }
+    if engine == Engine::DuckDb {
+        out.push_str("CREATE OR REPLACE VIEW cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
+    } else if engine != Engine::Trino {
+        // Athena and Spark: the name AWS's documentation uses.
+        out.push_str("CREATE VIEW IF NOT EXISTS cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
+    }
+    let _ = PARTITION_COLUMNS;
+    Ok(out)
+}
