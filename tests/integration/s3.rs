@@ -135,3 +135,83 @@ fn ingest_from_a_bucket_into_a_bucket_lake_and_query_it() {
     days.dedup();
     assert_eq!(days, ["2024-03-02"], "{plan}");
 }
+
+#[test]
+fn a_time_window_lists_only_its_delivery_days() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let cfg = trailsql_gen::GenConfig {
+        events: 3_000,
+        days: 6,
+        accounts: 2,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        seed: 5,
+        late_rate: 0.0,
+        ..Default::default()
+    };
+    trailsql_gen::generate(&cfg, &src).unwrap();
+    let up = Command::new("python3")
+        .arg("-c")
+        .arg(UPLOAD)
+        .arg(&moto.endpoint)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "upload: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+
+    // Window: 2024-03-03 (the generator starts on 2024-03-01); listed: 03-02 to 03-04.
+    let window = ["--since", "2024-03-03", "--until", "2024-03-04"];
+    let expected_listed = std::fs::read_dir(&src)
+        .map(|_| walk(&src))
+        .unwrap()
+        .into_iter()
+        .filter(|p| !p.contains("CloudTrail-Digest"))
+        .filter(|p| {
+            ["/2024/03/02/", "/2024/03/03/", "/2024/03/04/"]
+                .iter()
+                .any(|d| p.contains(d))
+        })
+        .count();
+    let local = ingest_ok(&tmp.path().join("local"), &[&src], &window);
+
+    let mut cmd = bin();
+    cmd.args([
+        "--lake",
+        "s3://lake/windowed",
+        "ingest",
+        "--json",
+        "--quiet",
+        "s3://trail/AWSLogs/",
+    ])
+    .args(window);
+    with_s3(&mut cmd, &moto);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(u(&s, "objects_listed") as usize, expected_listed, "{s:#}");
+    assert!(u(&s, "objects_listed") < u(&local, "objects_listed"));
+    assert_eq!(
+        u(&s, "written"),
+        u(&local, "written"),
+        "the same events in the window"
+    );
+    assert!(u(&s, "written") > 0);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}

@@ -542,9 +542,20 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     let mut state = LakeState::load(lake).await?;
     summary.leftovers_removed = state.remove_leftovers(lake).await? as u64;
 
+    // Buckets in CloudTrail's layout are listed by delivery day when a window is given: from
+    // the day before `since` (a file holds events from before its delivery) to the day after
+    // `until` (deliveries come within minutes; later ones are not looked for).
+    let list_days = opts.since.map(|s| {
+        let first = (s - chrono::Duration::days(1)).date_naive();
+        let last = opts.until.map_or_else(
+            || Utc::now().date_naive(),
+            |u| (u - chrono::Duration::microseconds(1) + chrono::Duration::days(1)).date_naive(),
+        );
+        (first, last)
+    });
     let mut objects: Vec<SourceObject> = Vec::new();
     for arg in &opts.sources {
-        let found = source::resolve(arg).await?;
+        let found = source::resolve(arg, list_days).await?;
         if found.is_empty() && arg.contains(['*', '?', '[', '{']) {
             return Err(Error::InvalidSource {
                 source_arg: arg.clone(),

@@ -92,15 +92,23 @@ fn hidden(key: &str) -> bool {
     key.split('/').any(|part| part.starts_with('.'))
 }
 
-/// List the objects a SOURCE argument names.
-pub async fn resolve(arg: &str) -> Result<Vec<SourceObject>> {
+/// Delivery days to list: `[first, last]`.
+pub type Days = (NaiveDate, NaiveDate);
+
+/// List the objects a SOURCE argument names. With `days`, a bucket laid out as CloudTrail
+/// lays it out (`AWSLogs/[o-org/]ACCOUNT/CloudTrail*/REGION/YYYY/MM/DD/`) is listed only
+/// under the day prefixes in range, in parallel, instead of in full.
+pub async fn resolve(arg: &str, days: Option<Days>) -> Result<Vec<SourceObject>> {
     if let Some(rest) = arg.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let store = s3_store(bucket)?;
         let (list_prefix, pattern) = split_glob(prefix);
         let matcher = pattern.map(|p| compile_glob(arg, &p)).transpose()?;
         let prefix_path = Path::from(list_prefix.trim_end_matches('/'));
-        let metas: Vec<ObjectMeta> = store.list(Some(&prefix_path)).try_collect().await?;
+        let metas: Vec<ObjectMeta> = match days {
+            Some(d) if matcher.is_none() => list_days(&store, &prefix_path, d).await?,
+            _ => store.list(Some(&prefix_path)).try_collect().await?,
+        };
         let mut out = Vec::new();
         for m in metas {
             let key = m.location.to_string();
@@ -160,6 +168,68 @@ pub async fn resolve(arg: &str) -> Result<Vec<SourceObject>> {
         out.push(object(&store, m, uri));
     }
     Ok(out)
+}
+
+/// List a CloudTrail-layout prefix by delivery day. Falls back to a full listing below any
+/// level that does not look like CloudTrail's layout.
+async fn list_days(
+    store: &Arc<dyn ObjectStore>,
+    prefix: &Path,
+    (first, last): Days,
+) -> Result<Vec<ObjectMeta>> {
+    use futures::StreamExt;
+    let mut day_prefixes = Vec::new();
+    let mut full = Vec::new();
+    // (path, level): 0 above AWSLogs, 1 AWSLogs or an organization, 2 an account,
+    // 3 CloudTrail or CloudTrail-Insight, 4 a region
+    let mut frontier = vec![(prefix.clone(), start_level(prefix))];
+    while let Some((p, level)) = frontier.pop() {
+        if level == 4 {
+            let mut d = first;
+            while d <= last {
+                day_prefixes.push(Path::from(format!("{p}/{}", d.format("%Y/%m/%d"))));
+                d = d.succ_opt().expect("date in range");
+            }
+            continue;
+        }
+        let listing = store.list_with_delimiter(Some(&p)).await?;
+        full.extend(listing.objects);
+        for dir in listing.common_prefixes {
+            let name = dir.filename().unwrap_or("").to_owned();
+            let is_account = name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit());
+            let next = match level {
+                0 if name == "AWSLogs" => Some(1),
+                1 if is_account => Some(2),
+                1 if name.starts_with("o-") => Some(1),
+                2 if name == "CloudTrail-Digest" => None,
+                2 if name.starts_with("CloudTrail") => Some(3),
+                3 => Some(4),
+                _ => {
+                    // Not CloudTrail's layout here: take everything below it.
+                    let all: Vec<ObjectMeta> = store.list(Some(&dir)).try_collect().await?;
+                    full.extend(all);
+                    None
+                }
+            };
+            if let Some(l) = next {
+                frontier.push((dir, l));
+            }
+        }
+    }
+    let listed: Vec<Vec<ObjectMeta>> = futures::stream::iter(day_prefixes)
+        .map(|p| async move { store.list(Some(&p)).try_collect::<Vec<_>>().await })
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    full.extend(listed.into_iter().flatten());
+    Ok(full)
+}
+
+fn start_level(prefix: &Path) -> u8 {
+    match prefix.filename() {
+        Some("AWSLogs") => 1,
+        _ => 0,
+    }
 }
 
 fn file_uri(abs: &str) -> String {
@@ -224,15 +294,19 @@ mod tests {
         for f in ["x/a.json", "x/y/b.json.gz", "x/y/c.txt", ".git/config"] {
             std::fs::write(d.join(f), "{}").unwrap();
         }
-        let all = resolve(d.to_str().unwrap()).await.unwrap();
+        let all = resolve(d.to_str().unwrap(), None).await.unwrap();
         assert_eq!(all.len(), 3, "{all:?}");
-        let gz = resolve(&format!("{}/**/*.gz", d.display())).await.unwrap();
+        let gz = resolve(&format!("{}/**/*.gz", d.display()), None)
+            .await
+            .unwrap();
         assert_eq!(gz.len(), 1);
         assert!(gz[0].uri.ends_with("/x/y/b.json.gz"));
-        let one = resolve(d.join("x/a.json").to_str().unwrap()).await.unwrap();
+        let one = resolve(d.join("x/a.json").to_str().unwrap(), None)
+            .await
+            .unwrap();
         assert_eq!(one.len(), 1);
         assert!(matches!(
-            resolve("/nonexistent/zzz").await,
+            resolve("/nonexistent/zzz", None).await,
             Err(Error::NotFound(_))
         ));
     }
