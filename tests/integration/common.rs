@@ -69,6 +69,30 @@ impl Run {
     }
 }
 
+/// Run a command with `input` on its standard input: (exit code, stdout, stderr).
+pub fn run_with_stdin(mut cmd: Command, input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn ingest(lake: &Path, sources: &[&Path], extra: &[&str]) -> Run {
     let mut cmd = bin();
     cmd.arg("--lake")

@@ -1,33 +1,14 @@
 //! REPL sessions driven through piped stdin: statements over several lines, meta-commands,
 //! errors that do not end the session.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use crate::common::*;
 
 fn session(lake: &std::path::Path, input: &str) -> (i32, String, String) {
-    let mut child = bin()
-        .arg("--lake")
+    let mut cmd = bin();
+    cmd.arg("--lake")
         .arg(lake)
-        .env("TRAILSQL_HISTORY", lake.join("history"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .env("TRAILSQL_HISTORY", lake.join("history"));
+    run_with_stdin(cmd, input)
 }
 
 #[test]

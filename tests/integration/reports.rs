@@ -202,9 +202,11 @@ fn report_command_options() {
             && !html.contains("<script")
             && !html.contains("src=\"http")
     );
-    if reports.iter().any(|r| r.chart.is_some()) {
-        assert!(html.contains("<svg"), "no chart");
-    }
+    assert!(
+        reports.iter().any(|r| r.chart.is_some()),
+        "some report buckets by time"
+    );
+    assert!(html.contains("<svg"), "no chart");
 
     let o = run(&["no-such-report"]);
     assert_eq!(o.status.code(), Some(2));

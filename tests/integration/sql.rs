@@ -107,28 +107,9 @@ fn a_time_window_reads_only_its_days() {
 }
 
 fn sql_run(lake: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = bin()
-        .arg("--lake")
-        .arg(lake)
-        .arg("sql")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut cmd = bin();
+    cmd.arg("--lake").arg(lake).arg("sql").args(args);
+    run_with_stdin(cmd, stdin.unwrap_or(""))
 }
 
 #[test]

@@ -21,8 +21,6 @@ pub enum Error {
     CorruptState(String),
     #[error("strict mode: {0}")]
     Strict(String),
-    #[error("interrupted")]
-    Interrupted,
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error("arrow: {0}")]

@@ -114,10 +114,6 @@ impl Summary {
                     + self.objects_skipped
                     + self.objects_outside_window
     }
-
-    pub fn bad_inputs(&self) -> u64 {
-        self.objects_rejected + self.objects_damaged + self.quarantined
-    }
 }
 
 impl std::fmt::Display for Summary {
@@ -712,6 +708,10 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     writer.checkpoint(&mut state, &mut summary).await?;
     bar.finish_and_clear();
     summary.seconds = start.elapsed().as_secs_f64();
+    debug_assert!(
+        summary.balanced(),
+        "every record and object accounted for: {summary:?}"
+    );
     Ok(summary)
 }
 

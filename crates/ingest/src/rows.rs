@@ -402,7 +402,7 @@ fn put_value(
         Kind::Time => {
             let Col::Time(b) = col else { unreachable!() };
             b.append_value(time);
-            let canonical = json::string(v).is_some_and(|s| s == time::format_event_time(time));
+            let canonical = json::string(v).is_some_and(|s| time::is_canonical(&s, time));
             if !canonical {
                 um.push(path, spec.key, v.get());
             }

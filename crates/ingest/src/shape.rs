@@ -137,24 +137,15 @@ impl<'de> Deserialize<'de> for Doc<'de> {
                 let (mut records, mut events) = (None, None);
                 while let Some(k) = map.next_key::<Key<'de>>()? {
                     match k.0.as_ref() {
-                        "Records" if records.is_none() => {
-                            let v: ArrayOrRaw<'de> = map.next_value()?;
-                            match v {
-                                ArrayOrRaw::Array(items, raw) => {
-                                    records = Some(items);
-                                    pairs.push((k, raw));
-                                }
-                                ArrayOrRaw::Raw(raw) => pairs.push((k, raw)),
-                            }
-                        }
-                        "Events" if events.is_none() => {
-                            let v: ArrayOrRaw<'de> = map.next_value()?;
-                            match v {
-                                ArrayOrRaw::Array(items, raw) => {
-                                    events = Some(items);
-                                    pairs.push((k, raw));
-                                }
-                                ArrayOrRaw::Raw(raw) => pairs.push((k, raw)),
+                        "Records" | "Events" => {
+                            let items = map.next_value::<ArrayItems<'de>>()?.0;
+                            let slot = if k.0 == "Records" {
+                                &mut records
+                            } else {
+                                &mut events
+                            };
+                            if slot.is_none() {
+                                *slot = items;
                             }
                         }
                         _ => pairs.push((k, map.next_value::<&'de RawValue>()?)),
@@ -196,17 +187,13 @@ impl<'de> Deserialize<'de> for Doc<'de> {
     }
 }
 
-/// The value of `Records` / `Events`: its elements when it is an array. The raw text is
-/// not kept for arrays (an empty placeholder stands in): only the elements are used.
-enum ArrayOrRaw<'a> {
-    Array(Vec<&'a RawValue>, &'a RawValue),
-    Raw(&'a RawValue),
-}
+/// The value of `Records` / `Events`: its elements when it is an array, split while the
+/// document is parsed (a RawValue cannot be both captured and split in one pass); any
+/// other value is skipped.
+struct ArrayItems<'a>(Option<Vec<&'a RawValue>>);
 
-impl<'de> Deserialize<'de> for ArrayOrRaw<'de> {
+impl<'de> Deserialize<'de> for ArrayItems<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // A RawValue cannot be both captured and split in one pass, so decide by trying
-        // the array form first through an untagged-like visitor.
         struct V;
         impl<'de> Visitor<'de> for V {
             type Value = Option<Vec<&'de RawValue>>;
@@ -246,11 +233,7 @@ impl<'de> Deserialize<'de> for ArrayOrRaw<'de> {
                 Ok(None)
             }
         }
-        let placeholder: &'static RawValue = serde_json::from_str("null").expect("literal");
-        match d.deserialize_any(V)? {
-            Some(items) => Ok(ArrayOrRaw::Array(items, placeholder)),
-            None => Ok(ArrayOrRaw::Raw(placeholder)),
-        }
+        d.deserialize_any(V).map(ArrayItems)
     }
 }
 

@@ -289,7 +289,6 @@ struct LockInfo {
 #[derive(Debug)]
 pub struct LakeLock {
     lake: Lake,
-    released: bool,
 }
 
 fn hostname() -> String {
@@ -326,10 +325,7 @@ impl LakeLock {
                 .await
             {
                 Ok(_) => {
-                    return Ok(LakeLock {
-                        lake: lake.clone(),
-                        released: false,
-                    });
+                    return Ok(LakeLock { lake: lake.clone() });
                 }
                 Err(object_store::Error::AlreadyExists { .. }) => {
                     let holder: Option<LockInfo> = lake
@@ -362,8 +358,7 @@ impl LakeLock {
         ))
     }
 
-    pub async fn release(mut self) -> Result<()> {
-        self.released = true;
+    pub async fn release(self) -> Result<()> {
         self.lake.delete(LOCK).await
     }
 }

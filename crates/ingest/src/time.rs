@@ -62,6 +62,15 @@ fn parse_canonical(s: &str) -> Option<Micros> {
     Some(dt.and_utc().timestamp_micros())
 }
 
+/// Whether `s` is the canonical spelling of `micros` (without formatting one, for the common
+/// whole-second case).
+pub fn is_canonical(s: &str, micros: Micros) -> bool {
+    match parse_canonical(s) {
+        Some(m) => m == micros,
+        None => micros.rem_euclid(1_000_000) != 0 && s == format_event_time(micros),
+    }
+}
+
 /// The canonical spelling of an event time, as CloudTrail writes it.
 pub fn format_event_time(micros: Micros) -> String {
     let dt = DateTime::from_timestamp_micros(micros).unwrap_or_default();
@@ -82,6 +91,20 @@ pub fn utc_date(micros: Micros) -> NaiveDate {
         .date_naive()
 }
 
+/// An event time (see [`parse_event_time`]) or a bare date `2024-01-15` (midnight UTC).
+pub fn parse_time_or_date(s: &str) -> Option<Micros> {
+    parse_event_time(s).or_else(|| {
+        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+            .ok()
+            .map(|d| {
+                d.and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
+                    .timestamp_micros()
+            })
+    })
+}
+
 /// Parse a time a user typed: `2024-01-15` (midnight UTC), RFC 3339, a date-time without
 /// zone (UTC), or a duration before `now` (`7d`, `24h`, `30m`, `90s`, `2w`).
 pub fn parse_user_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
@@ -89,10 +112,7 @@ pub fn parse_user_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
     if let Some(d) = parse_relative(t) {
         return Ok(now - d);
     }
-    if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
-    }
-    parse_event_time(t)
+    parse_time_or_date(t)
         .and_then(DateTime::from_timestamp_micros)
         .ok_or_else(|| Error::InvalidTime(s.to_owned()))
 }
@@ -132,6 +152,21 @@ mod tests {
         );
         assert_eq!(parse_event_time("ThisIsAWrongEventTime"), None);
         assert_eq!(parse_event_time("2019-13-05T10:20:30Z"), None);
+    }
+
+    #[test]
+    fn canonical_spelling_is_recognised() {
+        for s in [
+            "2019-07-05T10:20:30Z",
+            "2019-07-05T10:20:30.250Z",
+            "2019-07-05T10:20:30.000001Z",
+        ] {
+            assert!(is_canonical(s, parse_event_time(s).unwrap()), "{s}");
+        }
+        let t = parse_event_time("2019-07-05T10:20:30Z").unwrap();
+        assert!(!is_canonical("2019-07-05 10:20:30", t));
+        assert!(!is_canonical("2019-07-05T10:20:30.000Z", t));
+        assert!(!is_canonical("2019-07-05T10:20:31Z", t));
     }
 
     #[test]

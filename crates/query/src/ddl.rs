@@ -1,8 +1,8 @@
 //! DDL: the statements that register a trailsql lake in another engine (Athena, Trino,
 //! Spark, DuckDB), so the same Parquet files serve a distributed engine.
 
-use arrow::datatypes::{DataType, Field};
-use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
+use arrow::datatypes::DataType;
+use trailsql_ingest::schema::Table;
 
 use crate::{Error, Result};
 
@@ -29,33 +29,44 @@ impl std::str::FromStr for Engine {
     }
 }
 
-/// Hive type names, as Athena, Trino's Hive connector and Spark write them.
-fn hive_type(t: &DataType) -> String {
+/// Type names: Hive's (Athena, Spark) or Trino's.
+fn type_name(t: &DataType, trino: bool) -> String {
     match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View if trino => "varchar".into(),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "string".into(),
         DataType::Int64 => "bigint".into(),
         DataType::Int32 => "int".into(),
         DataType::Boolean => "boolean".into(),
         DataType::Timestamp(..) => "timestamp".into(),
         DataType::Struct(fields) => {
+            let (open, sep, close) = if trino {
+                ("row(", " ", ")")
+            } else {
+                ("struct<", ":", ">")
+            };
             let inner: Vec<String> = fields
                 .iter()
-                .map(|f| format!("{}:{}", f.name(), hive_type(f.data_type())))
+                .map(|f| format!("{}{sep}{}", f.name(), type_name(f.data_type(), trino)))
                 .collect();
-            format!("struct<{}>", inner.join(","))
+            format!("{open}{}{close}", inner.join(","))
         }
-        DataType::List(item) => format!("array<{}>", hive_type(item.data_type())),
+        DataType::List(item) if trino => format!("array({})", type_name(item.data_type(), trino)),
+        DataType::List(item) => format!("array<{}>", type_name(item.data_type(), trino)),
         other => other.to_string().to_ascii_lowercase(),
     }
 }
 
-fn columns(table: Table, quote: char) -> String {
-    let schema = table.schema();
-    let cols: Vec<String> = schema
+fn columns(table: Table, quote: char, trino: bool) -> String {
+    let cols: Vec<String> = table
+        .schema()
         .fields()
         .iter()
-        .map(|f: &std::sync::Arc<Field>| {
-            format!("  {quote}{}{quote} {}", f.name(), hive_type(f.data_type()))
+        .map(|f| {
+            format!(
+                "  {quote}{}{quote} {}",
+                f.name(),
+                type_name(f.data_type(), trino)
+            )
         })
         .collect();
     cols.join(",\n")
@@ -81,18 +92,18 @@ pub fn ddl(engine: Engine, location: &str) -> Result<String> {
                  'projection.date.range' = '2013-01-01,NOW',\n  'projection.date.interval' = '1',\n  \
                  'projection.date.interval.unit' = 'DAYS',\n  'projection.region.type' = 'injected',\n  \
                  'storage.location.template' = '{tloc}/date=${{date}}/region=${{region}}'\n);\n\n",
-                columns(table, '`')
+                columns(table, '`', false)
             )),
             Engine::Trino => out.push_str(&format!(
                 "CREATE TABLE IF NOT EXISTS hive.default.{name} (\n{},\n  \"date\" varchar,\n  region varchar\n)\n\
                  WITH (external_location = '{tloc}', format = 'PARQUET', partitioned_by = ARRAY['date', 'region']);\n\
                  CALL hive.system.sync_partition_metadata('default', '{name}', 'ADD');\n\n",
-                columns(table, '"').replace("string", "varchar").replace(':', " ").replace("struct<", "row(").replace("array<", "array(").replace('>', ")")
+                columns(table, '"', true)
             )),
             Engine::Spark => out.push_str(&format!(
                 "CREATE TABLE IF NOT EXISTS {name} (\n{},\n  `date` string,\n  `region` string\n)\nUSING parquet\n\
                  PARTITIONED BY (`date`, `region`)\nLOCATION '{tloc}';\nMSCK REPAIR TABLE {name};\n\n",
-                columns(table, '`')
+                columns(table, '`', false)
             )),
             Engine::DuckDb => out.push_str(&format!(
                 "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{tloc}/**/*.parquet', hive_partitioning = true, \
@@ -106,6 +117,5 @@ pub fn ddl(engine: Engine, location: &str) -> Result<String> {
         // Athena and Spark: the name AWS's documentation uses.
         out.push_str("CREATE VIEW IF NOT EXISTS cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
     }
-    let _ = PARTITION_COLUMNS;
     Ok(out)
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Utc};
@@ -520,8 +520,6 @@ fn bar_chart(schema: &SchemaRef, batches: &[RecordBatch], column: &str) -> Optio
     ));
     Some(svg)
 }
-
-use arrow::array::Array;
 
 #[cfg(test)]
 mod tests {

@@ -197,18 +197,12 @@ fn one_line(s: &str) -> String {
 }
 
 /// Run one statement (dialect rewrites applied) and collect its result.
-pub async fn query(
-    ctx: &SessionContext,
-    sql: &str,
-) -> datafusion::common::Result<Vec<arrow::array::RecordBatch>> {
-    let mut statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?;
-    let mut out = Vec::new();
-    while let Some(mut statement) = statements.pop_front() {
-        rewrite(&mut statement)?;
-        let plan = ctx.state().statement_to_plan(statement).await?;
-        out = ctx.execute_logical_plan(plan).await?.collect().await?;
-    }
-    Ok(out)
+pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+    Ok(
+        collect_last(ctx, sql, &SqlOptions::new(OutputFormat::Table))
+            .await?
+            .1,
+    )
 }
 
 /// Apply the dialect's rewrites to a statement, also inside EXPLAIN.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
 use datafusion::catalog::Session;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::listing::ListingTable;
@@ -134,17 +134,7 @@ fn micros(e: &Expr) -> Option<i64> {
             ScalarValue::Date32(Some(d)) => Some(i64::from(*d) * 86_400_000_000),
             ScalarValue::Utf8(Some(s))
             | ScalarValue::Utf8View(Some(s))
-            | ScalarValue::LargeUtf8(Some(s)) => trailsql_ingest::time::parse_event_time(s)
-                .or_else(|| {
-                    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                        .ok()
-                        .map(|d| {
-                            d.and_hms_opt(0, 0, 0)
-                                .expect("midnight")
-                                .and_utc()
-                                .timestamp_micros()
-                        })
-                }),
+            | ScalarValue::LargeUtf8(Some(s)) => trailsql_ingest::time::parse_time_or_date(s),
             _ => None,
         },
         Expr::Cast(c) => micros(&c.expr),

@@ -19,6 +19,8 @@ use datafusion::logical_expr::{
 };
 use serde_json::Value;
 
+use trailsql_ingest::time::parse_time_or_date as parse_iso_timestamp;
+
 use super::jsonpath::JsonPath;
 
 type Coerce = fn(&[DataType]) -> Result<Vec<DataType>>;
@@ -220,35 +222,36 @@ fn micros(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
 
 /// The path of each row, parsed once when it is the same for all rows.
 struct Paths {
-    constant: Option<Result<JsonPath, String>>,
+    constant: Option<JsonPath>,
     arr: StringArray,
 }
 
 impl Paths {
     fn new(a: &ArrayRef) -> Result<Paths> {
         let arr = strs(a)?;
-        let constant = if arr.len() > 0
+        let same_for_all = arr.len() > 0
             && arr.is_valid(0)
-            && (1..arr.len()).all(|i| arr.is_valid(i) && arr.value(i) == arr.value(0))
-        {
-            Some(JsonPath::parse(arr.value(0)))
+            && (1..arr.len()).all(|i| arr.is_valid(i) && arr.value(i) == arr.value(0));
+        let constant = if same_for_all {
+            match JsonPath::parse(arr.value(0)) {
+                Ok(p) => Some(p),
+                Err(e) => return exec_err!("{e}"),
+            }
         } else {
             None
         };
-        if let Some(Err(e)) = &constant {
-            return exec_err!("{e}");
-        }
         Ok(Paths { constant, arr })
     }
-    fn get(&self, i: usize) -> Result<Option<JsonPath>> {
-        if let Some(Ok(p)) = &self.constant {
-            return Ok(Some(p.clone()));
+
+    fn get(&self, i: usize) -> Result<Option<std::borrow::Cow<'_, JsonPath>>> {
+        if let Some(p) = &self.constant {
+            return Ok(Some(std::borrow::Cow::Borrowed(p)));
         }
         if self.arr.is_null(i) {
             return Ok(None);
         }
         match JsonPath::parse(self.arr.value(i)) {
-            Ok(p) => Ok(Some(p)),
+            Ok(p) => Ok(Some(std::borrow::Cow::Owned(p))),
             Err(e) => exec_err!("{e}"),
         }
     }
@@ -649,19 +652,6 @@ fn resource_types(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
 }
 
 // ---- time ----
-
-fn parse_iso_timestamp(s: &str) -> Option<i64> {
-    trailsql_ingest::time::parse_event_time(s).or_else(|| {
-        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-            .ok()
-            .map(|d| {
-                d.and_hms_opt(0, 0, 0)
-                    .expect("midnight")
-                    .and_utc()
-                    .timestamp_micros()
-            })
-    })
-}
 
 fn from_iso8601_timestamp(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     if matches!(args[0].data_type(), DataType::Timestamp(..)) {
