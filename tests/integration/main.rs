@@ -13,3 +13,4 @@ mod shapes;
 mod shared_samples;
 mod slt;
 mod sql;
+mod verify;

@@ -34,6 +34,52 @@ enum Command {
     Lookup(LookupArgs),
     /// Print the statements that register the lake in Athena, Trino, Spark or DuckDB
     Ddl(DdlArgs),
+    /// Validate log files against CloudTrail's signed digest files (offline validate-logs)
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// A trail's tree: the directory or s3://bucket/prefix holding AWSLogs/
+    #[arg(required = true)]
+    sources: Vec<String>,
+    /// The output of `aws cloudtrail list-public-keys` (repeatable)
+    #[arg(long = "public-keys", required = true, value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
+    /// Log files delivered at or after this time (2024-01-15, RFC 3339, or 7d / 24h ago)
+    #[arg(long)]
+    since: Option<String>,
+    /// Log files delivered at or before this time
+    #[arg(long)]
+    until: Option<String>,
+    /// Only this account (repeatable)
+    #[arg(long = "account")]
+    accounts: Vec<String>,
+    /// Only this region (repeatable)
+    #[arg(long = "region")]
+    regions: Vec<String>,
+    /// table (objects that are not valid, then a summary) or json (every object)
+    #[arg(long, default_value = "table")]
+    format: VerifyFormat,
+    /// With --format table, list valid objects too
+    #[arg(long)]
+    all: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VerifyFormat {
+    Table,
+    Json,
+}
+
+fn load_keys(files: &[PathBuf]) -> anyhow::Result<trailsql_ingest::verify::PublicKeys> {
+    let mut keys = trailsql_ingest::verify::PublicKeys::default();
+    for f in files {
+        for k in trailsql_ingest::verify::PublicKeys::load(f)?.into_keys() {
+            keys.insert(k);
+        }
+    }
+    Ok(keys)
 }
 
 #[derive(Args)]
@@ -135,6 +181,19 @@ struct IngestArgs {
     /// Decoded rows held in memory before they are written, in MiB
     #[arg(long, default_value_t = 256)]
     buffer_mb: usize,
+    /// Only objects of this account (repeatable)
+    #[arg(long = "account")]
+    accounts: Vec<String>,
+    /// Only objects of this region (repeatable)
+    #[arg(long = "region")]
+    regions: Vec<String>,
+    /// Validate the sources against their digest files first and record each log file's
+    /// verdict in the lake's cloudtrail_sources table (needs --public-keys)
+    #[arg(long, requires = "public_keys")]
+    verify: bool,
+    /// The output of `aws cloudtrail list-public-keys` (repeatable), for --verify
+    #[arg(long = "public-keys", value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -217,6 +276,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.strict = a.strict;
             opts.progress = !a.quiet;
             opts.buffer_bytes = a.buffer_mb.max(1) << 20;
+            opts.accounts = a.accounts;
+            opts.regions = a.regions;
+            if a.verify {
+                opts.verify = Some(load_keys(&a.public_keys)?);
+            }
             let summary = trailsql_ingest::ingest(&opts).await?;
             let mut out = std::io::stdout().lock();
             if a.json {
@@ -295,6 +359,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(3));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Verify(a)) => {
+            let now = chrono::Utc::now();
+            let mut opts =
+                trailsql_ingest::verify::VerifyOptions::new(a.sources, load_keys(&a.public_keys)?);
+            opts.since = a.since.map(|s| parse_user_time(&s, now)).transpose()?;
+            opts.until = a.until.map(|s| parse_user_time(&s, now)).transpose()?;
+            opts.accounts = a.accounts;
+            opts.regions = a.regions;
+            let report = trailsql_ingest::verify::verify(&opts).await?;
+            let mut out = std::io::stdout().lock();
+            match a.format {
+                VerifyFormat::Json => {
+                    serde_json::to_writer_pretty(&mut out, &report.to_json())?;
+                    writeln!(out)?;
+                }
+                VerifyFormat::Table => report.write_table(&mut out, a.all)?,
+            }
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Some(Command::Ddl(a)) => {
             let location = a.location.unwrap_or(lake);

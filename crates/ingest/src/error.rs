@@ -19,6 +19,8 @@ pub enum Error {
     Locked(String, String),
     #[error("lake state is corrupt: {0}")]
     CorruptState(String),
+    #[error("public keys file {file}: {reason}")]
+    PublicKeys { file: String, reason: String },
     #[error("strict mode: {0}")]
     Strict(String),
     #[error("object store: {0}")]

@@ -41,6 +41,13 @@ pub struct IngestOptions {
     pub buffer_bytes: usize,
     /// Objects decoded at once.
     pub parallelism: usize,
+    /// Only objects of these accounts (empty: all).
+    pub accounts: Vec<String>,
+    /// Only objects of these regions (empty: all).
+    pub regions: Vec<String>,
+    /// Validate the sources against their digest files first, and record each log object's
+    /// verdict in the lake's `cloudtrail_sources` table.
+    pub verify: Option<crate::verify::PublicKeys>,
 }
 
 impl IngestOptions {
@@ -54,6 +61,9 @@ impl IngestOptions {
             progress: false,
             buffer_bytes: 256 << 20,
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            accounts: Vec::new(),
+            regions: Vec::new(),
+            verify: None,
         }
     }
 }
@@ -97,6 +107,17 @@ pub struct Summary {
     pub leftovers_removed: u64,
     pub seconds: f64,
     pub problems: Vec<Problem>,
+    /// With `--verify`: verdict counts over the log files, and digests not valid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// What `ingest --verify` found.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Verification {
+    pub logs: BTreeMap<String, u64>,
+    pub digests_not_valid: u64,
+    pub table_file: String,
 }
 
 impl Summary {
@@ -204,6 +225,33 @@ impl std::fmt::Display for Summary {
                 n(self.objects_rejected + self.objects_damaged),
                 n(self.objects_rejected),
                 n(self.objects_damaged)
+            )?;
+        }
+        if let Some(v) = &self.verification {
+            let total: u64 = v.logs.values().sum();
+            let valid = v.logs.get("valid").copied().unwrap_or(0);
+            let others: Vec<String> = v
+                .logs
+                .iter()
+                .filter(|(k, _)| k.as_str() != "valid")
+                .map(|(k, c)| format!("{} {k}", n(*c)))
+                .collect();
+            writeln!(
+                f,
+                "  verified        {:>10}  of {} log files valid{}{}; verdicts in {}",
+                n(valid),
+                n(total),
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", others.join(", "))
+                },
+                if v.digests_not_valid > 0 {
+                    format!(", {} digests not valid", n(v.digests_not_valid))
+                } else {
+                    String::new()
+                },
+                v.table_file
             )?;
         }
         if self.leftovers_removed > 0 {
@@ -530,6 +578,42 @@ pub async fn ingest(opts: &IngestOptions) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Validate the sources and append the verdicts to the lake's sources table.
+async fn verify_sources(
+    opts: &IngestOptions,
+    keys: crate::verify::PublicKeys,
+    lake: &Lake,
+) -> Result<Verification> {
+    use crate::verify::{self, Kind, Verdict, VerifyOptions};
+    let mut v = VerifyOptions::new(opts.sources.clone(), keys);
+    v.since = opts.since;
+    v.until = opts.until;
+    v.accounts = opts.accounts.clone();
+    v.regions = opts.regions.clone();
+    let report = verify::verify(&v).await?;
+    let now = Utc::now();
+    let file = format!(
+        "{}/verified-{}-{:08x}.parquet",
+        verify::SOURCES_TABLE,
+        now.format("%Y%m%dT%H%M%S%.6fZ"),
+        std::process::id()
+    );
+    lake.put(&file, verify::sources_parquet(&report, now)?)
+        .await?;
+    let mut out = Verification {
+        table_file: file,
+        ..Default::default()
+    };
+    for o in &report.objects {
+        match o.kind {
+            Kind::Log => *out.logs.entry(o.verdict.to_string()).or_default() += 1,
+            Kind::Digest if o.verdict != Verdict::Valid => out.digests_not_valid += 1,
+            Kind::Digest => {}
+        }
+    }
+    Ok(out)
+}
+
 async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summary> {
     let mut summary = Summary {
         lake: lake.url.clone(),
@@ -537,6 +621,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     };
     let mut state = LakeState::load(lake).await?;
     summary.leftovers_removed = state.remove_leftovers(lake).await? as u64;
+    if let Some(keys) = &opts.verify {
+        summary.verification = Some(verify_sources(opts, keys.clone(), lake).await?);
+    }
 
     // Buckets in CloudTrail's layout are listed by delivery day when a window is given: from
     // the day before `since` (a file holds events from before its delivery) to the day after
@@ -549,9 +636,15 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         );
         (first, last)
     });
+    let listing = source::Listing {
+        days: list_days,
+        accounts: opts.accounts.clone(),
+        regions: opts.regions.clone(),
+        digests: false,
+    };
     let mut objects: Vec<SourceObject> = Vec::new();
     for arg in &opts.sources {
-        let found = source::resolve(arg, list_days).await?;
+        let found = source::resolve(arg, &listing).await?;
         if found.is_empty() && arg.contains(['*', '?', '[', '{']) {
             return Err(Error::InvalidSource {
                 source_arg: arg.clone(),

@@ -11,6 +11,7 @@ pub mod shape;
 pub mod source;
 pub mod state;
 pub mod time;
+pub mod verify;
 
 pub use error::{Error, Result};
 

@@ -54,16 +54,7 @@ impl SourceObject {
 
     /// The delivery date in a CloudTrail object key (`.../YYYY/MM/DD/ACCOUNT_CloudTrail_...`).
     pub fn delivery_date(&self) -> Option<NaiveDate> {
-        let parts: Vec<&str> = self.location.as_ref().split('/').collect();
-        if parts.len() < 4 {
-            return None;
-        }
-        let n = parts.len();
-        let (y, m, d) = (parts[n - 4], parts[n - 3], parts[n - 2]);
-        if y.len() != 4 || m.len() != 2 || d.len() != 2 || !parts[n - 1].contains("_CloudTrail") {
-            return None;
-        }
-        NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+        key_delivery_date(self.location.as_ref())
     }
 }
 
@@ -95,10 +86,95 @@ fn hidden(key: &str) -> bool {
 /// Delivery days to list: `[first, last]`.
 pub type Days = (NaiveDate, NaiveDate);
 
-/// List the objects a SOURCE argument names. With `days`, a bucket laid out as CloudTrail
-/// lays it out (`AWSLogs/[o-org/]ACCOUNT/CloudTrail*/REGION/YYYY/MM/DD/`) is listed only
-/// under the day prefixes in range, in parallel, instead of in full.
-pub async fn resolve(arg: &str, days: Option<Days>) -> Result<Vec<SourceObject>> {
+/// What to list of a trail's layout (`AWSLogs/[o-org/]ACCOUNT/CloudTrail*/REGION/YYYY/MM/DD/`).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Only these delivery days: an S3 bucket is then listed by day prefix, in parallel,
+    /// instead of in full.
+    pub days: Option<Days>,
+    /// Only these accounts (empty: all).
+    pub accounts: Vec<String>,
+    /// Only these regions (empty: all).
+    pub regions: Vec<String>,
+    /// Also list `CloudTrail-Digest/` (integrity validation needs it; ingest does not).
+    pub digests: bool,
+}
+
+impl Listing {
+    pub fn days(days: Option<Days>) -> Listing {
+        Listing {
+            days,
+            ..Listing::default()
+        }
+    }
+
+    /// Whether an object key passes the account and region filters. Keys outside CloudTrail's
+    /// layout are kept: they cannot be attributed.
+    pub fn keeps(&self, key: &str) -> bool {
+        let Some(parts) = layout_parts(key) else {
+            return true;
+        };
+        (self.accounts.is_empty() || self.accounts.iter().any(|a| a == parts.account))
+            && (parts.region.is_none()
+                || self.regions.is_empty()
+                || self
+                    .regions
+                    .iter()
+                    .any(|r| Some(r.as_str()) == parts.region))
+    }
+}
+
+struct LayoutParts<'a> {
+    account: &'a str,
+    region: Option<&'a str>,
+}
+
+fn is_account(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The account and region of a key in CloudTrail's layout.
+fn layout_parts(key: &str) -> Option<LayoutParts<'_>> {
+    let at = key.find("AWSLogs/")?;
+    let mut it = key[at + "AWSLogs/".len()..].split('/');
+    let mut account = it.next()?;
+    if account.starts_with("o-") {
+        account = it.next()?;
+    }
+    if !is_account(account) {
+        return None;
+    }
+    let kind = it.next();
+    let region = match (kind, it.next(), it.next()) {
+        (Some(k), Some(r), Some(_)) if k.starts_with("CloudTrail") => Some(r),
+        _ => None,
+    };
+    Some(LayoutParts { account, region })
+}
+
+/// The delivery date in an object key (`.../YYYY/MM/DD/ACCOUNT_CloudTrail...`).
+pub fn key_delivery_date(key: &str) -> Option<NaiveDate> {
+    let parts: Vec<&str> = key.split('/').collect();
+    if parts.len() < 4 {
+        return None;
+    }
+    let n = parts.len();
+    let (y, m, d) = (parts[n - 4], parts[n - 3], parts[n - 2]);
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 || !parts[n - 1].contains("_CloudTrail") {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
+}
+
+/// List the objects a SOURCE argument names, as `listing` filters them.
+pub async fn resolve(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> {
+    let mut out = resolve_all(arg, listing).await?;
+    out.retain(|o| listing.keeps(o.location.as_ref()));
+    Ok(out)
+}
+
+async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> {
+    let days = listing.days;
     if let Some(rest) = arg.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let store = s3_store(bucket)?;
@@ -106,7 +182,7 @@ pub async fn resolve(arg: &str, days: Option<Days>) -> Result<Vec<SourceObject>>
         let matcher = pattern.map(|p| compile_glob(arg, &p)).transpose()?;
         let prefix_path = Path::from(list_prefix.trim_end_matches('/'));
         let metas: Vec<ObjectMeta> = match days {
-            Some(d) if matcher.is_none() => list_days(&store, &prefix_path, d).await?,
+            Some(d) if matcher.is_none() => list_days(&store, &prefix_path, d, listing).await?,
             _ => store.list(Some(&prefix_path)).try_collect().await?,
         };
         let mut out = Vec::new();
@@ -176,6 +252,7 @@ async fn list_days(
     store: &Arc<dyn ObjectStore>,
     prefix: &Path,
     (first, last): Days,
+    filter: &Listing,
 ) -> Result<Vec<ObjectMeta>> {
     use futures::StreamExt;
     let mut day_prefixes = Vec::new();
@@ -196,14 +273,16 @@ async fn list_days(
         full.extend(listing.objects);
         for dir in listing.common_prefixes {
             let name = dir.filename().unwrap_or("").to_owned();
-            let is_account = name.len() == 12 && name.bytes().all(|b| b.is_ascii_digit());
+            let wanted = |filter: &[String]| filter.is_empty() || filter.contains(&name);
             let next = match level {
                 0 if name == "AWSLogs" => Some(1),
-                1 if is_account => Some(2),
+                1 if is_account(&name) && wanted(&filter.accounts) => Some(2),
+                1 if is_account(&name) => None,
                 1 if name.starts_with("o-") => Some(1),
-                2 if name == "CloudTrail-Digest" => None,
+                2 if name == "CloudTrail-Digest" && !filter.digests => None,
                 2 if name.starts_with("CloudTrail") => Some(3),
-                3 => Some(4),
+                3 if wanted(&filter.regions) => Some(4),
+                3 => None,
                 _ => {
                     // Not CloudTrail's layout here: take everything below it.
                     let all: Vec<ObjectMeta> = store.list(Some(&dir)).try_collect().await?;
@@ -294,19 +373,21 @@ mod tests {
         for f in ["x/a.json", "x/y/b.json.gz", "x/y/c.txt", ".git/config"] {
             std::fs::write(d.join(f), "{}").unwrap();
         }
-        let all = resolve(d.to_str().unwrap(), None).await.unwrap();
+        let all = resolve(d.to_str().unwrap(), &Listing::default())
+            .await
+            .unwrap();
         assert_eq!(all.len(), 3, "{all:?}");
-        let gz = resolve(&format!("{}/**/*.gz", d.display()), None)
+        let gz = resolve(&format!("{}/**/*.gz", d.display()), &Listing::default())
             .await
             .unwrap();
         assert_eq!(gz.len(), 1);
         assert!(gz[0].uri.ends_with("/x/y/b.json.gz"));
-        let one = resolve(d.join("x/a.json").to_str().unwrap(), None)
+        let one = resolve(d.join("x/a.json").to_str().unwrap(), &Listing::default())
             .await
             .unwrap();
         assert_eq!(one.len(), 1);
         assert!(matches!(
-            resolve("/nonexistent/zzz", None).await,
+            resolve("/nonexistent/zzz", &Listing::default()).await,
             Err(Error::NotFound(_))
         ));
     }

@@ -1,0 +1,587 @@
+//! `trailsql verify`: a fixture builder makes RSA keys, log files and a signed digest chain in
+//! CloudTrail's layout, then each test tampers with it and checks every verdict.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rsa::RsaPrivateKey;
+use rsa::pkcs1::EncodeRsaPublicKey;
+use rsa::pkcs1v15::SigningKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::common::{bin, gzip};
+
+const ACCOUNT: &str = "111122223333";
+const REGION: &str = "us-east-2";
+const BUCKET: &str = "trail-bucket";
+
+/// Three 2048-bit keys, made once: CloudTrail's key size.
+fn keys() -> &'static [RsaPrivateKey; 3] {
+    static KEYS: OnceLock<[RsaPrivateKey; 3]> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut rng = rsa::rand_core::OsRng;
+        std::array::from_fn(|_| RsaPrivateKey::new(&mut rng, 2048).unwrap())
+    })
+}
+
+fn fingerprint(i: usize) -> String {
+    let der = keys()[i].to_public_key().to_pkcs1_der().unwrap();
+    hex::encode(&Sha256::digest(der.as_bytes())[..16])
+}
+
+/// The keys file as `aws cloudtrail list-public-keys` prints it.
+fn keys_file(dir: &Path, entries: &[(usize, &str, &str)]) -> PathBuf {
+    let list: Vec<Value> = entries
+        .iter()
+        .map(|&(i, from, to)| {
+            let der = keys()[i].to_public_key().to_pkcs1_der().unwrap();
+            json!({
+                "Value": base64::engine::general_purpose::STANDARD.encode(der.as_bytes()),
+                "ValidityStartTime": from,
+                "ValidityEndTime": to,
+                "Fingerprint": fingerprint(i),
+            })
+        })
+        .collect();
+    let p = dir.join("public-keys.json");
+    std::fs::write(
+        &p,
+        serde_json::to_vec_pretty(&json!({ "PublicKeyList": list })).unwrap(),
+    )
+    .unwrap();
+    p
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 1, 22, 0, 0).unwrap()
+}
+
+fn day_dir(kind: &str, t: DateTime<Utc>, trail_region: &str) -> String {
+    format!(
+        "AWSLogs/{ACCOUNT}/{kind}/{trail_region}/{}",
+        t.format("%Y/%m/%d")
+    )
+}
+
+/// A trail's tree on disk, and what went into it.
+struct Trail {
+    root: PathBuf,
+    /// Keys (relative to `root`) of the digests, oldest first.
+    digests: Vec<String>,
+    /// Keys of the log files, oldest first.
+    logs: Vec<String>,
+}
+
+struct Build {
+    trail: &'static str,
+    hours: usize,
+    /// The key signing hour `h`.
+    key_for: fn(usize) -> usize,
+    /// Hours with no log files (an empty digest).
+    empty: &'static [usize],
+    /// Hours whose digest starts a new chain (logging was stopped before).
+    restart: &'static [usize],
+    /// Write `.sig` files for every digest (as S3 metadata has them) or only the newest.
+    all_sidecars: bool,
+}
+
+impl Default for Build {
+    fn default() -> Self {
+        Build {
+            trail: "main-trail",
+            hours: 6,
+            key_for: |_| 0,
+            empty: &[],
+            restart: &[],
+            all_sidecars: true,
+        }
+    }
+}
+
+fn write(root: &Path, key: &str, bytes: &[u8]) {
+    let p = root.join(key);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+fn sign(key: usize, message: &str) -> String {
+    let sk = SigningKey::<Sha256>::new(keys()[key].clone());
+    hex::encode(sk.sign(message.as_bytes()).to_bytes())
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn log_file(root: &Path, at: DateTime<Utc>, n: usize) -> (String, String) {
+    let key = format!(
+        "{}/{ACCOUNT}_CloudTrail_{REGION}_{}_{:016}.json.gz",
+        day_dir("CloudTrail", at, REGION),
+        at.format("%Y%m%dT%H%MZ"),
+        n
+    );
+    let body = json!({"Records": [{
+        "eventVersion": "1.08",
+        "eventTime": at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": REGION,
+        "eventID": format!("00000000-0000-0000-0000-{n:012}"),
+        "recipientAccountId": ACCOUNT,
+    }]})
+    .to_string();
+    write(root, &key, &gzip(body.as_bytes()));
+    (key, sha_hex(body.as_bytes()))
+}
+
+/// A signed digest (content, signature) as CloudTrail makes it.
+fn digest_json(
+    trail: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    key: &str,
+    fp: &str,
+    prev: Option<(&str, &str, &str)>,
+    logs: &[(String, String)],
+) -> Value {
+    let files: Vec<Value> = logs
+        .iter()
+        .map(|(k, h)| {
+            json!({"s3Bucket": BUCKET, "s3Object": k, "hashValue": h, "hashAlgorithm": "SHA-256",
+                   "newestEventTime": null, "oldestEventTime": null})
+        })
+        .collect();
+    let _ = trail;
+    json!({
+        "awsAccountId": ACCOUNT,
+        "digestStartTime": start.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "digestEndTime": end.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "digestS3Bucket": BUCKET,
+        "digestS3Object": key,
+        "digestPublicKeyFingerprint": fp,
+        "digestSignatureAlgorithm": "SHA256withRSA",
+        "newestEventTime": null,
+        "oldestEventTime": null,
+        "previousDigestS3Bucket": prev.map(|_| BUCKET),
+        "previousDigestS3Object": prev.map(|p| p.0),
+        "previousDigestHashValue": prev.map(|p| p.1),
+        "previousDigestHashAlgorithm": prev.map(|_| "SHA-256"),
+        "previousDigestSignature": prev.map(|p| p.2),
+        "logFiles": files,
+    })
+}
+
+fn string_to_sign(d: &Value, raw: &[u8]) -> String {
+    format!(
+        "{}\n{}/{}\n{}\n{}",
+        d["digestEndTime"].as_str().unwrap(),
+        d["digestS3Bucket"].as_str().unwrap(),
+        d["digestS3Object"].as_str().unwrap(),
+        sha_hex(raw),
+        d["previousDigestSignature"].as_str().unwrap_or("null")
+    )
+}
+
+fn digest_key(trail: &str, end: DateTime<Utc>, backfill: bool) -> String {
+    format!(
+        "{}/{ACCOUNT}_CloudTrail-Digest_{REGION}_{trail}_{REGION}_{}{}.json.gz",
+        day_dir("CloudTrail-Digest", end, REGION),
+        end.format("%Y%m%dT%H%M%SZ"),
+        if backfill { "_backfill" } else { "" }
+    )
+}
+
+fn build(root: &Path, b: Build) -> Trail {
+    let mut trail = Trail {
+        root: root.to_owned(),
+        digests: Vec::new(),
+        logs: Vec::new(),
+    };
+    // (key, sha of uncompressed, signature) of the previous digest.
+    let mut prev: Option<(String, String, String)> = None;
+    let mut n = 0;
+    for h in 0..b.hours {
+        let start = t0() + Duration::hours(h as i64) + Duration::seconds(31);
+        let end = start + Duration::hours(1);
+        let mut logs = Vec::new();
+        if !b.empty.contains(&h) {
+            for m in [5, 35] {
+                n += 1;
+                let (k, sha) = log_file(root, start + Duration::minutes(m), n);
+                trail.logs.push(k.clone());
+                logs.push((k, sha));
+            }
+        }
+        if b.restart.contains(&h) {
+            prev = None;
+        }
+        let key = digest_key(b.trail, end, false);
+        let k = (b.key_for)(h);
+        let d = digest_json(
+            b.trail,
+            start,
+            end,
+            &key,
+            &fingerprint(k),
+            prev.as_ref()
+                .map(|(a, s, g)| (a.as_str(), s.as_str(), g.as_str())),
+            &logs,
+        );
+        let raw = serde_json::to_vec(&d).unwrap();
+        let sig = sign(k, &string_to_sign(&d, &raw));
+        write(root, &key, &gzip(&raw));
+        // Offline copies need the signature of each chain's newest digest: the next digest
+        // carries the others' forward, a restarted chain does not.
+        if b.all_sidecars || h + 1 == b.hours || b.restart.contains(&(h + 1)) {
+            write(root, &format!("{key}.sig"), sig.as_bytes());
+        }
+        prev = Some((key.clone(), sha_hex(&raw), sig));
+        trail.digests.push(key);
+    }
+    trail
+}
+
+fn default_keys(dir: &Path) -> PathBuf {
+    keys_file(
+        dir,
+        &[
+            (0, "2024-01-01T00:00:00Z", "2025-01-01T00:00:00Z"),
+            (1, "2024-03-02T00:00:00Z", "2025-01-01T00:00:00Z"),
+        ],
+    )
+}
+
+/// Run verify with --format json: (exit code, report).
+fn verify(root: &Path, keys: &Path, extra: &[&str]) -> (i32, Value) {
+    let out = bin()
+        .arg("verify")
+        .arg(root)
+        .arg("--public-keys")
+        .arg(keys)
+        .args(["--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify prints JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), v)
+}
+
+/// Verdicts by object key relative to the trail root ("#after" kept), valid ones left out.
+fn problems(trail: &Trail, report: &Value) -> BTreeMap<String, String> {
+    let root = format!(
+        "file://{}/",
+        std::fs::canonicalize(&trail.root).unwrap().display()
+    );
+    report["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["verdict"] != "valid")
+        .map(|o| {
+            let obj = o["object"].as_str().unwrap();
+            (
+                obj.strip_prefix(&root).unwrap_or(obj).to_owned(),
+                o["verdict"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn count(report: &Value, kind: &str, verdict: &str) -> u64 {
+    report["summary"][kind][verdict].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn an_untouched_chain_is_valid_with_a_key_rotation_empty_hour_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Key 0 until 2024-03-02, key 1 after: the rotation falls inside the range.
+    let t = build(
+        &dir.path().join("bucket"),
+        Build {
+            key_for: |h| if h < 3 { 0 } else { 1 },
+            empty: &[2],
+            restart: &[4],
+            all_sidecars: false,
+            ..Build::default()
+        },
+    );
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(problems(&t, &r), BTreeMap::new(), "{r:#}");
+    assert_eq!(code, 0);
+    assert_eq!(count(&r, "digest", "valid"), 6);
+    assert_eq!(count(&r, "log", "valid"), 10);
+    assert_eq!(r["valid"], true);
+    let notes = r["notes"].as_array().unwrap();
+    assert_eq!(notes.len(), 1, "the restart is noted: {notes:?}");
+    assert!(notes[0].as_str().unwrap().contains("chain restarts"));
+}
+
+#[test]
+fn a_modified_log_is_modified_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    let victim = &t.logs[3];
+    let body = br#"{"Records":[{"eventName":"ForgedEvent"}]}"#;
+    write(&t.root, victim, &gzip(body));
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        problems(&t, &r),
+        BTreeMap::from([(victim.clone(), "modified".to_owned())])
+    );
+    assert_eq!(count(&r, "log", "valid"), 11);
+}
+
+#[test]
+fn a_deleted_log_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    std::fs::remove_file(t.root.join(&t.logs[0])).unwrap();
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        problems(&t, &r),
+        BTreeMap::from([(t.logs[0].clone(), "deleted".to_owned())])
+    );
+}
+
+#[test]
+fn a_deleted_digest_is_missing_and_its_logs_not_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    std::fs::remove_file(t.root.join(&t.digests[2])).unwrap();
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        problems(&t, &r),
+        BTreeMap::from([
+            (t.digests[2].clone(), "digest_missing".to_owned()),
+            (t.logs[4].clone(), "not_covered".to_owned()),
+            (t.logs[5].clone(), "not_covered".to_owned()),
+        ]),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn two_deleted_digests_in_a_row_are_both_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    std::fs::remove_file(t.root.join(&t.digests[2])).unwrap();
+    std::fs::remove_file(t.root.join(&t.digests[3])).unwrap();
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    let p = problems(&t, &r);
+    // digest 3 is named by digest 4; digest 2 is named by nobody left, so the gap is reported
+    // after digest 1, the last one before it.
+    assert_eq!(
+        p.get(&t.digests[3]).map(String::as_str),
+        Some("digest_missing")
+    );
+    assert_eq!(
+        p.get(&format!("{}#after", t.digests[1]))
+            .map(String::as_str),
+        Some("digest_missing"),
+        "{p:#?}"
+    );
+    for l in &t.logs[4..8] {
+        assert_eq!(p.get(l).map(String::as_str), Some("not_covered"));
+    }
+    assert_eq!(p.len(), 6, "{p:#?}");
+}
+
+#[test]
+fn a_file_no_digest_covers_is_not_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    let (dropped, _) = log_file(&t.root, t0() + Duration::minutes(150), 999);
+    let junk = format!("{}/notes.json.gz", day_dir("CloudTrail", t0(), REGION));
+    write(&t.root, &junk, &gzip(b"{}"));
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        problems(&t, &r),
+        BTreeMap::from([
+            (dropped, "not_covered".to_owned()),
+            (junk, "not_covered".to_owned()),
+        ])
+    );
+}
+
+#[test]
+fn a_digest_signed_with_an_unknown_key_is_key_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(
+        &dir.path().join("b"),
+        Build {
+            key_for: |h| if h == 4 { 2 } else { 0 },
+            ..Build::default()
+        },
+    );
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        problems(&t, &r),
+        BTreeMap::from([
+            (t.digests[4].clone(), "key_not_found".to_owned()),
+            (t.logs[8].clone(), "not_covered".to_owned()),
+            (t.logs[9].clone(), "not_covered".to_owned()),
+        ])
+    );
+}
+
+#[test]
+fn a_key_used_outside_its_validity_is_not_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    // Key 0 only valid from 2024-03-02: every digest (March 1st-2nd) before is refused.
+    let keys = keys_file(
+        dir.path(),
+        &[(0, "2024-03-02T02:00:00Z", "2025-01-01T00:00:00Z")],
+    );
+    let (code, r) = verify(&t.root, &keys, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(count(&r, "digest", "key_not_found"), 3, "{r:#}");
+    assert_eq!(count(&r, "digest", "valid"), 3);
+}
+
+#[test]
+fn a_modified_digest_fails_its_signature_and_its_logs_are_not_covered() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    // Hide a log: drop it from digest 1 (and the file), keep the old signature.
+    let path = t.root.join(&t.digests[1]);
+    let mut raw = Vec::new();
+    use std::io::Read;
+    flate2::read::GzDecoder::new(std::fs::File::open(&path).unwrap())
+        .read_to_end(&mut raw)
+        .unwrap();
+    let mut d: Value = serde_json::from_slice(&raw).unwrap();
+    d["logFiles"].as_array_mut().unwrap().remove(0);
+    std::fs::write(&path, gzip(&serde_json::to_vec(&d).unwrap())).unwrap();
+    std::fs::remove_file(t.root.join(&t.logs[2])).unwrap();
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        problems(&t, &r),
+        BTreeMap::from([
+            (t.digests[1].clone(), "signature_invalid".to_owned()),
+            (t.logs[3].clone(), "not_covered".to_owned()),
+        ]),
+        "{r:#}"
+    );
+}
+
+#[test]
+fn a_digest_swapped_for_another_trails_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    let other = build(
+        &dir.path().join("other"),
+        Build {
+            trail: "other-trail",
+            ..Build::default()
+        },
+    );
+    // The other trail's digest 2 (validly signed, with its sidecar) put in place of ours.
+    for suffix in ["", ".sig"] {
+        std::fs::copy(
+            other.root.join(format!("{}{suffix}", other.digests[2])),
+            t.root.join(format!("{}{suffix}", t.digests[2])),
+        )
+        .unwrap();
+    }
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    let p = problems(&t, &r);
+    assert_eq!(
+        p.get(&t.digests[2]).map(String::as_str),
+        Some("signature_invalid"),
+        "{p:#?}"
+    );
+    assert_eq!(p.get(&t.logs[4]).map(String::as_str), Some("not_covered"));
+    assert_eq!(p.get(&t.logs[5]).map(String::as_str), Some("not_covered"));
+}
+
+#[test]
+fn signatures_carry_forward_and_a_missing_newest_signature_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(
+        &dir.path().join("b"),
+        Build {
+            all_sidecars: false,
+            ..Build::default()
+        },
+    );
+    std::fs::remove_file(t.root.join(format!("{}.sig", t.digests[5]))).unwrap();
+    let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
+    assert_eq!(code, 1);
+    // The newest digest cannot be checked, so the signatures it carries for the others are
+    // not trusted either: every digest is unverified, and so every log.
+    assert_eq!(count(&r, "digest", "signature_invalid"), 6, "{r:#}");
+    assert_eq!(count(&r, "log", "not_covered"), 12);
+    assert_eq!(count(&r, "log", "valid") + count(&r, "digest", "valid"), 0);
+}
+
+#[test]
+fn backfill_digests_and_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    // A backfill digest for a log delivered late, standing outside the chain.
+    let at = t0() + Duration::hours(2) + Duration::minutes(50);
+    let (log, sha) = log_file(&t.root, at, 500);
+    let end = t0() + Duration::hours(4);
+    let key = digest_key("main-trail", end, true);
+    let d = digest_json(
+        "main-trail",
+        end - Duration::hours(1),
+        end,
+        &key,
+        &fingerprint(0),
+        None,
+        &[(log.clone(), sha)],
+    );
+    let raw = serde_json::to_vec(&d).unwrap();
+    write(&t.root, &key, &gzip(&raw));
+    write(
+        &t.root,
+        &format!("{key}.sig"),
+        sign(0, &string_to_sign(&d, &raw)).as_bytes(),
+    );
+    let keys = default_keys(dir.path());
+    let (code, r) = verify(&t.root, &keys, &[]);
+    assert_eq!(problems(&t, &r), BTreeMap::new(), "{r:#}");
+    assert_eq!(code, 0);
+    assert_eq!(count(&r, "digest", "valid"), 7);
+    assert_eq!(count(&r, "log", "valid"), 13);
+
+    // A window: only the log files delivered in it, and the digests that cover them.
+    std::fs::remove_file(t.root.join(&t.logs[0])).unwrap();
+    let (code, r) = verify(
+        &t.root,
+        &keys,
+        &[
+            "--since",
+            "2024-03-02T00:00:00Z",
+            "--until",
+            "2024-03-02T02:00:00Z",
+        ],
+    );
+    assert_eq!(code, 0, "{r:#}");
+    // Digests ending 00:00:31, 01:00:31, 02:00:31 and the backfill one (02:00:00); their 7
+    // logs. The deleted log of the first hour is outside the window.
+    assert_eq!(count(&r, "digest", "valid"), 4, "{r:#}");
+    assert_eq!(count(&r, "log", "valid"), 7);
+    assert_eq!(problems(&t, &r), BTreeMap::new());
+}
