@@ -3,16 +3,18 @@
 use std::fmt::Write;
 
 fn main() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sql");
+    // Read at run time, not with env!(): cargo reuses a compiled build script for a checkout
+    // at another path (a CI clone sharing the target directory).
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let dir = std::path::Path::new(&manifest).join("../../sql");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-                .collect()
-        })
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("the reports folder {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .collect();
+    assert!(!files.is_empty(), "no reports in {}", dir.display());
     files.sort();
     let mut out = String::from(
         "/// Report files embedded from `sql/`: (file name, text).\npub static BUILTIN: &[(&str, &str)] = &[\n",

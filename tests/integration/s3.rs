@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 
-struct Moto {
+pub struct Moto {
     child: Child,
-    endpoint: String,
+    pub endpoint: String,
 }
 
 impl Drop for Moto {
@@ -20,7 +20,7 @@ impl Drop for Moto {
     }
 }
 
-fn start_moto() -> Moto {
+pub fn start_moto() -> Moto {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -74,7 +74,7 @@ fn upload(moto: &Moto, src: &std::path::Path) {
     );
 }
 
-fn with_s3(cmd: &mut Command, moto: &Moto) {
+pub fn with_s3(cmd: &mut Command, moto: &Moto) {
     cmd.env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")

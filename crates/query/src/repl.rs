@@ -273,7 +273,12 @@ pub async fn run_repl(lake: &str, opts: ReplOptions) -> Result<bool> {
 
 async fn table_schemas(ctx: &SessionContext) -> Vec<(String, SchemaRef)> {
     let mut out = Vec::new();
-    for name in ["cloudtrail", "cloudtrail_logs", "cloudtrail_insights"] {
+    for name in [
+        "cloudtrail",
+        "cloudtrail_logs",
+        "cloudtrail_insights",
+        trailsql_ingest::verify::SOURCES_TABLE,
+    ] {
         if let Ok(t) = ctx.table_provider(name).await {
             out.push((name.to_owned(), t.schema()));
         }

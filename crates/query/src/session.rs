@@ -1,5 +1,6 @@
 //! The session: a DataFusion context over a lake, with `cloudtrail` (alias `cloudtrail_logs`)
-//! and `cloudtrail_insights` registered from the fixed schema, so start-up reads no data.
+//! and `cloudtrail_insights` registered from the fixed schema, so start-up reads no data;
+//! `cloudtrail_sources` holds the integrity verdicts of `ingest --verify`.
 
 use std::sync::Arc;
 
@@ -64,6 +65,26 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
             ctx.register_table(TableReference::partial("default", name), provider.clone())?;
         }
     }
+    // What `ingest --verify` found about each source object, to keep queries to verified
+    // events: `WHERE sourceobject IN (SELECT sourceobject FROM cloudtrail_sources WHERE
+    // verdict = 'valid')`.
+    let sources = trailsql_ingest::verify::SOURCES_TABLE;
+    let url = match &lake.local_root {
+        Some(root) => {
+            let dir = root.join(sources);
+            std::fs::create_dir_all(&dir)?;
+            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        }
+        None => ListingTableUrl::parse(format!("{}/{sources}/", lake.url))?,
+    };
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(trailsql_ingest::verify::sources_schema());
+    let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+    ctx.register_table(sources, provider.clone())?;
+    ctx.register_table(TableReference::partial("default", sources), provider)?;
     crate::dialect::register(&ctx);
     Ok(ctx)
 }
