@@ -5,8 +5,8 @@
 # (cargo prints one line per test binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! python3 -c 'import duckdb, pyarrow' 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+if ! python3 -c 'import duckdb, pyarrow, cryptography' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow cryptography
 fi
 # A real S3-compatible server on loopback for the S3 tests.
 if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then

@@ -195,7 +195,7 @@ fn a_time_window_lists_only_its_delivery_days() {
     assert!(u(&s, "written") > 0);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<String> {
+pub fn walk(dir: &std::path::Path) -> Vec<String> {
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let p = e.path();

@@ -729,3 +729,69 @@ fn the_digest_examples_in_aws_documentation_parse() {
     }
     assert_eq!(n, 2, "the two digest examples of the user guide");
 }
+
+/// Chains signed by a second implementation of AWS's algorithm (Python, `cryptography`):
+/// organization layout under a key prefix, two regions, key rotation, `DIGEST.sig` sidecars,
+/// pretty-printed JSON, epoch key validity times; each scenario's expected verdicts are the
+/// script's.
+#[test]
+fn chains_made_by_an_independent_implementation_get_the_expected_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = crate::common::fixtures().join("verify/make_chains.py");
+    let made = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "make_chains.py (pip install cryptography; tests/run.sh does): {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let mut scenarios = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        let s = e.path();
+        let expected: Value =
+            serde_json::from_slice(&std::fs::read(s.join("expected.json")).unwrap()).unwrap();
+        let want: BTreeMap<String, String> = expected["problems"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let tree = Trail {
+            root: s.join("tree"),
+            digests: Vec::new(),
+            logs: Vec::new(),
+        };
+        let (code, r) = verify(&tree.root, &s.join("keys.json"), &[]);
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert_eq!(problems(&tree, &r), want, "scenario {name}");
+        assert_eq!(code, if want.is_empty() { 0 } else { 1 }, "scenario {name}");
+        let judged: u64 = r["summary"]["digest"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>()
+            - count(&r, "digest", "digest_missing");
+        let present = crate::s3::walk(&tree.root)
+            .iter()
+            .filter(|p| p.contains("/CloudTrail-Digest/") && p.ends_with(".json.gz"))
+            .count() as u64;
+        assert_eq!(judged, present, "scenario {name}: every digest judged");
+        let logs = expected["logs"].as_u64().unwrap();
+        assert!(
+            r["summary"]["log"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|v| v.as_u64().unwrap())
+                .sum::<u64>()
+                >= logs - 1,
+            "scenario {name}: every log judged"
+        );
+        scenarios += 1;
+    }
+    assert_eq!(scenarios, 6);
+}

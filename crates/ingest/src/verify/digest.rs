@@ -89,7 +89,12 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// Check a hex SHA256withRSA (PKCS #1 v1.5) signature over `message`.
 pub fn signature_ok(key: &RsaPublicKey, message: &[u8], signature_hex: &str) -> bool {
-    let Ok(bytes) = hex::decode(signature_hex.trim()) else {
+    // CloudTrail writes hex; a base64 copy is accepted too.
+    let text = signature_hex.trim();
+    let Some(bytes) = hex::decode(text).ok().or_else(|| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(text).ok()
+    }) else {
         return false;
     };
     let Ok(sig) = Signature::try_from(bytes.as_slice()) else {

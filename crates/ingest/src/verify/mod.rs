@@ -373,12 +373,19 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
                     Err(e) => (Err(e), None),
                 };
                 let mut own_signature = meta_sig.map(|s| (s, "x-amz-meta-signature"));
-                if own_signature.is_none()
-                    && let Some(sidecar) = index.get(&format!("{}.sig", obj.uri))
-                    && let Ok((bytes, _)) = fetch(sidecar).await
-                {
-                    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
-                    own_signature = Some((text, ".sig file"));
+                // Sidecars: `DIGEST.json.gz.sig` or `DIGEST.sig`.
+                let sidecars = [
+                    format!("{}.sig", obj.uri),
+                    format!("{}.sig", obj.uri.trim_end_matches(".json.gz")),
+                ];
+                for sidecar in sidecars.iter().filter_map(|u| index.get(u)) {
+                    if own_signature.is_some() {
+                        break;
+                    }
+                    if let Ok((bytes, _)) = fetch(sidecar).await {
+                        let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+                        own_signature = Some((text, ".sig file"));
+                    }
                 }
                 Ok::<_, Error>(LoadedDigest {
                     obj,
