@@ -207,3 +207,202 @@ pub fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// A proxy in front of moto that answers 503 SlowDown to every 5th request and drops every
+/// 7th connection before answering.
+struct FaultyProxy {
+    child: std::process::Child,
+    endpoint: String,
+    stats: std::path::PathBuf,
+}
+
+impl Drop for FaultyProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl FaultyProxy {
+    fn start(upstream: &Moto, stats: std::path::PathBuf) -> FaultyProxy {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .arg(fixtures().join("s3/faulty_proxy.py"))
+            .arg(port.to_string())
+            .arg(&upstream.endpoint)
+            .arg(&stats)
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "proxy did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        FaultyProxy {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            stats,
+        }
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&self.stats).unwrap()).unwrap()
+    }
+}
+
+#[test]
+fn throttling_and_dropped_connections_are_retried_without_loss_or_duplicates() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let cfg = trailsql_gen::GenConfig {
+        events: 2_000,
+        days: 2,
+        accounts: 1,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        seed: 11,
+        ..Default::default()
+    };
+    trailsql_gen::generate(&cfg, &src).unwrap();
+    upload(&moto, &src);
+    let local = tmp.path().join("local");
+    let expected = ingest_ok(&local, &[&src], &[]);
+
+    let proxy = FaultyProxy::start(&moto, tmp.path().join("faults.json"));
+    let run = |args: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["--lake", "s3://lake/faulty"]).args(args);
+        with_s3(&mut cmd, &moto);
+        cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+        cmd.output().unwrap()
+    };
+    let o = run(&["ingest", "--json", "--quiet", "s3://trail/AWSLogs/"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_balanced(&s);
+    for k in ["records", "written", "duplicates_in_run", "objects_listed"] {
+        assert_eq!(s[k], expected[k], "{k}: {s:#}");
+    }
+    let faults = proxy.stats();
+    assert!(faults["slowdown"].as_u64().unwrap() > 10, "{faults}");
+    assert!(faults["dropped"].as_u64().unwrap() > 10, "{faults}");
+
+    let q = "SELECT date, region, count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2";
+    let o = run(&["sql", "--format", "csv", "-c", q]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), sql(&local, q, "csv"));
+}
+
+#[test]
+fn account_and_region_filters_list_only_their_prefixes() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let cfg = trailsql_gen::GenConfig {
+        events: 2_000,
+        days: 2,
+        accounts: 2,
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
+        seed: 12,
+        late_rate: 0.0,
+        ..Default::default()
+    };
+    trailsql_gen::generate(&cfg, &src).unwrap();
+    upload(&moto, &src);
+    let files = walk(&src);
+    let account = files
+        .iter()
+        .find_map(|p| p.split("/AWSLogs/").nth(1).map(|r| r[..12].to_owned()))
+        .unwrap();
+    let of_filter = |p: &&String| {
+        p.contains(&format!("/AWSLogs/{account}/CloudTrail")) && p.contains("/eu-west-1/")
+    };
+    let with_digests = files.iter().filter(of_filter).count();
+    let digests = files
+        .iter()
+        .filter(of_filter)
+        .filter(|p| p.contains("CloudTrail-Digest"))
+        .count();
+    assert!(digests > 0);
+    let filters = ["--account", &account, "--region", "eu-west-1"];
+    // A full listing sees the digests (and skips them); a by-day listing leaves their
+    // folders out.
+    for (window, expected) in [
+        (&[][..], with_digests),
+        (
+            &["--since", "2024-03-01", "--until", "2024-03-03"][..],
+            with_digests - digests,
+        ),
+    ] {
+        let mut cmd = bin();
+        cmd.args([
+            "--lake",
+            "s3://lake/filtered",
+            "ingest",
+            "--json",
+            "--quiet",
+        ])
+        .args(filters)
+        .args(window)
+        .arg("s3://trail/");
+        with_s3(&mut cmd, &moto);
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(
+            u(&s, "objects_listed") as usize,
+            expected,
+            "{window:?} {s:#}"
+        );
+    }
+    let local = tmp.path().join("local");
+    ingest_ok(&local, &[&src], &filters);
+    let regions = sql(
+        &local,
+        "SELECT DISTINCT region, recipientaccountid FROM cloudtrail",
+        "csv",
+    );
+    assert_eq!(
+        regions,
+        format!("region,recipientaccountid\neu-west-1,{account}\n")
+    );
+}
+
+#[test]
+fn errors_name_the_object_and_never_print_credentials() {
+    let moto = start_moto();
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRET";
+    let tmp = tempfile::tempdir().unwrap();
+    let keys = crate::verify::default_keys(tmp.path());
+    let keys = keys.to_str().unwrap();
+    for args in [
+        &["ingest", "--quiet", "s3://no-such-bucket/AWSLogs/"][..],
+        &["verify", "s3://no-such-bucket/", "--public-keys", keys][..],
+        &["sql", "-c", "SELECT count(*) FROM cloudtrail"][..],
+    ] {
+        let mut cmd = bin();
+        cmd.args(["--lake", "s3://no-such-lake/x"]).args(args);
+        with_s3(&mut cmd, &moto);
+        cmd.env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_SESSION_TOKEN", "SESSIONTOKENSECRET");
+        let o = cmd.output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(o.status.code(), Some(1), "{all}");
+        assert!(all.contains("no-such-"), "names what failed: {all}");
+        assert!(
+            !all.contains(secret) && !all.contains("SESSIONTOKENSECRET"),
+            "{all}"
+        );
+    }
+}

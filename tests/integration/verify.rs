@@ -246,7 +246,7 @@ fn build(root: &Path, b: Build) -> Trail {
     trail
 }
 
-fn default_keys(dir: &Path) -> PathBuf {
+pub fn default_keys(dir: &Path) -> PathBuf {
     keys_file(
         dir,
         &[

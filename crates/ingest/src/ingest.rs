@@ -692,20 +692,22 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         }
     }
 
+    // Bytes are the measure of progress (object sizes vary a thousandfold); objects and
+    // events are in the message.
+    let todo_objects = todo.len() as u64;
+    let todo_bytes: u64 = todo.iter().map(|o| o.size).sum();
     let bar = if opts.progress {
-        ProgressBar::with_draw_target(
-            Some(todo.len() as u64),
-            ProgressDrawTarget::stderr_with_hz(8),
-        )
+        ProgressBar::with_draw_target(Some(todo_bytes), ProgressDrawTarget::stderr_with_hz(8))
     } else {
         ProgressBar::hidden()
     };
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files  {msg}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, eta {eta})  {msg}",
         )
         .expect("valid template"),
     );
+    let mut objects_done = 0u64;
     bar.enable_steady_tick(Duration::from_millis(250));
 
     let mut writer = Writer {
@@ -789,11 +791,15 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                 return Err(Error::Strict(format!("{shown}: {reason}")));
             }
         }
+        let size = d.obj.size;
         writer.add(&mut state, d, window, &mut summary).await?;
-        bar.inc(1);
+        bar.inc(size);
+        objects_done += 1;
         let secs = start.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!(
-            "{} events  {} events/s",
+            "{}/{} objects  {} events  {} events/s",
+            n(objects_done),
+            n(todo_objects),
             n(summary.records),
             n((summary.records as f64 / secs) as u64)
         ));
