@@ -406,3 +406,75 @@ fn errors_name_the_object_and_never_print_credentials() {
         );
     }
 }
+
+#[test]
+fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let old = tmp.path().join("old");
+    trailsql_gen::generate(
+        &trailsql_gen::GenConfig {
+            events: 1_000,
+            days: 3,
+            accounts: 1,
+            regions: vec!["us-east-1".into()],
+            seed: 21,
+            late_rate: 0.0,
+            ..Default::default()
+        },
+        &old,
+    )
+    .unwrap();
+    upload(&moto, &old);
+    let ingest = |extra: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["--lake", "s3://lake/incr", "ingest", "--json", "--quiet"])
+            .args(extra)
+            .arg("s3://trail/AWSLogs/");
+        with_s3(&mut cmd, &moto);
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let first = ingest(&[]);
+    assert_eq!(u(&first, "objects_listed") as usize, walk(&old).len());
+
+    // New deliveries land under today's prefixes; a re-run lists only those days.
+    let new = tmp.path().join("new");
+    trailsql_gen::generate(
+        &trailsql_gen::GenConfig {
+            events: 300,
+            days: 1,
+            accounts: 1,
+            regions: vec!["us-east-1".into()],
+            seed: 22,
+            start: chrono::Utc::now().date_naive(),
+            late_rate: 0.0,
+            insights: false,
+            ..Default::default()
+        },
+        &new,
+    )
+    .unwrap();
+    upload(&moto, &new);
+    let new_logs = walk(&new)
+        .iter()
+        .filter(|p| !p.contains("CloudTrail-Digest"))
+        .count();
+    let second = ingest(&[]);
+    assert_eq!(
+        u(&second, "objects_listed") as usize,
+        new_logs,
+        "{second:#}"
+    );
+    assert_eq!(u(&second, "objects_read") as usize, new_logs);
+    assert!(u(&second, "written") > 0);
+
+    // --full-listing sees everything again, and finds nothing left to read.
+    let full = ingest(&["--full-listing"]);
+    assert_eq!(
+        u(&full, "objects_listed") as usize,
+        walk(&old).len() + walk(&new).len()
+    );
+    assert_eq!(u(&full, "objects_read"), 0);
+}

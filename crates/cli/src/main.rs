@@ -194,6 +194,10 @@ struct IngestArgs {
     /// The output of `aws cloudtrail list-public-keys` (repeatable), for --verify
     #[arg(long = "public-keys", value_name = "FILE")]
     public_keys: Vec<PathBuf>,
+    /// List s3:// sources in full, even where an earlier run listed them up to a time (by
+    /// default only the delivery days since then are listed)
+    #[arg(long)]
+    full_listing: bool,
 }
 
 #[derive(Args)]
@@ -278,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.buffer_bytes = a.buffer_mb.max(1) << 20;
             opts.accounts = a.accounts;
             opts.regions = a.regions;
+            opts.full_listing = a.full_listing;
             if a.verify {
                 opts.verify = Some(load_keys(&a.public_keys)?);
             }

@@ -48,6 +48,8 @@ pub struct IngestOptions {
     /// Validate the sources against their digest files first, and record each log object's
     /// verdict in the lake's `cloudtrail_sources` table.
     pub verify: Option<crate::verify::PublicKeys>,
+    /// List S3 sources in full even when an earlier run listed them up to a time.
+    pub full_listing: bool,
 }
 
 impl IngestOptions {
@@ -64,6 +66,7 @@ impl IngestOptions {
             accounts: Vec::new(),
             regions: Vec::new(),
             verify: None,
+            full_listing: false,
         }
     }
 }
@@ -406,6 +409,8 @@ struct Writer<'a> {
     budget: usize,
     sources: Vec<SourceEntry>,
     quarantine: Vec<u8>,
+    /// Listing marks, committed with the run's last checkpoint.
+    listed: Vec<crate::state::Listed>,
 }
 
 impl Writer<'_> {
@@ -494,7 +499,7 @@ impl Writer<'_> {
 
     /// Write everything buffered and commit it with the sources it completes.
     async fn checkpoint(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
-        if self.buffers.is_empty() && self.sources.is_empty() {
+        if self.buffers.is_empty() && self.sources.is_empty() && self.listed.is_empty() {
             return Ok(());
         }
         let parts: Vec<(PartitionKey, Vec<RecordBatch>)> =
@@ -559,6 +564,7 @@ impl Writer<'_> {
             files,
             quarantine,
             sources: std::mem::take(&mut self.sources),
+            listed: std::mem::take(&mut self.listed),
         };
         state.commit(self.lake, commit).await?;
         summary.commits += 1;
@@ -636,14 +642,49 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         );
         (first, last)
     });
-    let listing = source::Listing {
-        days: list_days,
-        accounts: opts.accounts.clone(),
-        regions: opts.regions.clone(),
-        digests: false,
-    };
+    // An S3 source listed in full up to time T by an earlier run can only have new objects
+    // under the delivery days from T on (CloudTrail writes each object under the day it
+    // delivers it): list from the day before T. Local sources are cheap to list in full.
+    let listed_at = Utc::now();
+    let mut marks = Vec::new();
     let mut objects: Vec<SourceObject> = Vec::new();
     for arg in &opts.sources {
+        let mark_key = format!(
+            "{arg}|{}|{}",
+            opts.accounts.join(","),
+            opts.regions.join(",")
+        );
+        let incremental = arg.starts_with("s3://") && !opts.full_listing;
+        let since_mark = state
+            .listed
+            .get(&mark_key)
+            .filter(|_| incremental)
+            .map(|t| (*t - chrono::Duration::days(1)).date_naive());
+        let days = match (list_days, since_mark) {
+            (Some((first, last)), Some(m)) => Some((first.max(m), last)),
+            (Some(d), None) => Some(d),
+            (None, Some(m)) => Some((m, Utc::now().date_naive() + chrono::Duration::days(1))),
+            (None, None) => None,
+        };
+        // The mark moves only when nothing before it was left unlisted.
+        let complete = opts.until.is_none()
+            && match (days, since_mark) {
+                (None, _) => true,
+                (Some((first, _)), Some(m)) => first == m,
+                (Some(_), None) => false,
+            };
+        if arg.starts_with("s3://") && complete {
+            marks.push(crate::state::Listed {
+                source: mark_key,
+                at: listed_at,
+            });
+        }
+        let listing = source::Listing {
+            days,
+            accounts: opts.accounts.clone(),
+            regions: opts.regions.clone(),
+            digests: false,
+        };
         let found = source::resolve(arg, &listing).await?;
         if found.is_empty() && arg.contains(['*', '?', '[', '{']) {
             return Err(Error::InvalidSource {
@@ -721,6 +762,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         budget: opts.buffer_bytes.max(1),
         sources: Vec::new(),
         quarantine: Vec::new(),
+        listed: Vec::new(),
     };
     let mut decoded = futures::stream::iter(todo)
         .map(|obj| async move {
@@ -804,6 +846,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             n((summary.records as f64 / secs) as u64)
         ));
     }
+    writer.listed = marks;
     writer.checkpoint(&mut state, &mut summary).await?;
     bar.finish_and_clear();
     summary.seconds = start.elapsed().as_secs_f64();

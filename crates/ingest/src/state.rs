@@ -71,6 +71,18 @@ pub struct Commit {
     #[serde(default)]
     pub quarantine: Vec<String>,
     pub sources: Vec<SourceEntry>,
+    /// Sources listed in full up to a time: a later run need list only the delivery days
+    /// from then on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listed: Vec<Listed>,
+}
+
+/// A source (with its account and region filters) whose objects delivered before `at` have
+/// all been listed and read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Listed {
+    pub source: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The folded log.
@@ -81,6 +93,8 @@ pub struct LakeState {
     pub by_partition: HashMap<String, Vec<String>>,
     pub quarantine: HashSet<String>,
     pub sources: HashMap<String, SourceEntry>,
+    /// The latest [`Listed`] time of each source.
+    pub listed: HashMap<String, chrono::DateTime<chrono::Utc>>,
     pub commits: u64,
     next_seq: u64,
 }
@@ -132,6 +146,10 @@ impl LakeState {
                 _ => s.clone(),
             };
             self.sources.insert(s.uri.clone(), merged);
+        }
+        for l in &commit.listed {
+            let at = self.listed.entry(l.source.clone()).or_insert(l.at);
+            *at = (*at).max(l.at);
         }
         self.commits += 1;
     }
@@ -414,6 +432,7 @@ mod tests {
                     rows: 1,
                     bytes: 1,
                 }],
+                listed: vec![],
                 quarantine: vec![],
                 sources: vec![SourceEntry {
                     uri: "file:///s".into(),
