@@ -334,24 +334,23 @@ fn account_and_region_filters_list_only_their_prefixes() {
     let filters = ["--account", &account, "--region", "eu-west-1"];
     // A full listing sees the digests (and skips them); a by-day listing leaves their
     // folders out.
-    for (window, expected) in [
+    for (i, (window, expected)) in [
         (&[][..], with_digests),
         (
             &["--since", "2024-03-01", "--until", "2024-03-03"][..],
             with_digests - digests,
         ),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // A lake each: a run after a complete listing would list only the days since.
+        let lake = format!("s3://lake/filtered{i}");
         let mut cmd = bin();
-        cmd.args([
-            "--lake",
-            "s3://lake/filtered",
-            "ingest",
-            "--json",
-            "--quiet",
-        ])
-        .args(filters)
-        .args(window)
-        .arg("s3://trail/");
+        cmd.args(["--lake", &lake, "ingest", "--json", "--quiet"])
+            .args(filters)
+            .args(window)
+            .arg("s3://trail/");
         with_s3(&mut cmd, &moto);
         let o = cmd.output().unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
