@@ -2,7 +2,8 @@
 # The test command: installs what the tests use from PyPI when it is missing (pyarrow and
 # DuckDB, the third-party readers the lake is checked against; moto, the S3 server on
 # loopback), then runs every test of the workspace and ends with one line totalling them
-# (cargo prints one line per test binary).
+# (cargo prints one line per test binary). The DuckDB httpfs venv is kept in
+# ~/.cache/trailsql/duckdb-httpfs (TRAILSQL_DUCKDB_HTTPFS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! python3 -c 'import duckdb, pyarrow, cryptography' 2>/dev/null; then
@@ -12,6 +13,14 @@ fi
 if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
 fi
+# DuckDB reading a lake in S3 needs its httpfs extension, which PyPI has only for DuckDB 1.5:
+# a venv of its own, so the main DuckDB stays current.
+venv="${TRAILSQL_DUCKDB_HTTPFS:-$HOME/.cache/trailsql/duckdb-httpfs}"
+if ! "$venv/bin/python" -c 'import duckdb, duckdb_extension_httpfs' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb==1.5.5 duckdb-extension-httpfs==1.5.5
+fi
+export TRAILSQL_DUCKDB_HTTPFS="$venv"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0

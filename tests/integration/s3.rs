@@ -477,3 +477,75 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
     );
     assert_eq!(u(&full, "objects_read"), 0);
 }
+
+const DUCKDB_S3: &str = r#"
+import sys, glob, os, duckdb, duckdb_extension_httpfs
+endpoint, ddl = sys.argv[1], sys.argv[2]
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__), "extensions", "*", "httpfs.duckdb_extension"))[0]
+c = duckdb.connect()
+c.execute(f"LOAD '{ext}'")
+c.execute(f"CREATE SECRET (TYPE s3, KEY_ID 'test', SECRET 'test', ENDPOINT '{endpoint}', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')")
+c.execute(open(ddl).read())
+for row in c.execute("SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
+    print(",".join(str(v) for v in row))
+"#;
+
+/// `trailsql ddl --engine duckdb` over a lake in a bucket: DuckDB (with httpfs, from the venv
+/// tests/run.sh makes) reads the same rows trailsql does.
+#[test]
+fn the_duckdb_ddl_reads_a_lake_in_a_bucket() {
+    let venv = std::env::var("TRAILSQL_DUCKDB_HTTPFS").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/trailsql/duckdb-httpfs",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    let python = std::path::Path::new(&venv).join("bin/python");
+    assert!(
+        python.exists(),
+        "DuckDB with httpfs: run tests/run.sh (it makes {venv})"
+    );
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src.join("AWSLogs"));
+    upload(&moto, &src);
+    let lake = "s3://lake/for-duckdb";
+    let run = |args: &[&str]| {
+        let mut cmd = bin();
+        cmd.args(["--lake", lake]).args(args);
+        with_s3(&mut cmd, &moto);
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    run(&["ingest", "--quiet", "s3://trail/AWSLogs/"]);
+    let ddl = tmp.path().join("ddl.sql");
+    std::fs::write(
+        &ddl,
+        run(&["ddl", "--engine", "duckdb", "--location", lake]),
+    )
+    .unwrap();
+    let ours = run(&[
+        "sql",
+        "--format",
+        "csv",
+        "-c",
+        "SELECT date, region, count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2",
+    ]);
+    let endpoint = moto.endpoint.trim_start_matches("http://");
+    let o = Command::new(&python)
+        .arg("-c")
+        .arg(DUCKDB_S3)
+        .arg(endpoint)
+        .arg(&ddl)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs = String::from_utf8(o.stdout).unwrap();
+    assert!(theirs.lines().count() > 1, "{theirs}");
+    assert_eq!(
+        ours.lines().skip(1).collect::<Vec<_>>(),
+        theirs.lines().collect::<Vec<_>>()
+    );
+}

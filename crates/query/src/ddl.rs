@@ -81,6 +81,13 @@ pub fn ddl(engine: Engine, location: &str) -> Result<String> {
         )));
     }
     let mut out = String::new();
+    if engine == Engine::DuckDb && loc.starts_with("s3://") {
+        out.push_str(
+            "-- s3:// needs the httpfs extension and an S3 secret, for example:\n\
+             --   INSTALL httpfs; LOAD httpfs;\n\
+             --   CREATE SECRET (TYPE s3, PROVIDER credential_chain);\n",
+        );
+    }
     for table in Table::ALL {
         let name = table.name();
         let tloc = format!("{loc}/{name}");
