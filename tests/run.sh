@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 if ! python3 -c 'import duckdb, pyarrow, cryptography' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow cryptography
 fi
+# Spark SQL runs the generated DDL (needs Java 17+, which the machines have).
+if ! python3 -c 'import pyspark' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check pyspark
+fi
 # A real S3-compatible server on loopback for the S3 tests.
 if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'

@@ -215,3 +215,73 @@ fn ddl_for_the_distributed_engines() {
         insta::assert_snapshot!(format!("ddl_{engine}"), String::from_utf8_lossy(&o.stdout));
     }
 }
+
+/// Spark SQL (pyspark from PyPI, Java on the machine) runs the generated DDL over a lake and
+/// agrees with trailsql.
+#[test]
+fn spark_runs_the_generated_ddl_and_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+    let ddl = bin()
+        .arg("--lake")
+        .arg(&lake)
+        .args(["ddl", "--engine", "spark"])
+        .output()
+        .unwrap();
+    assert!(
+        ddl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ddl.stderr)
+    );
+    let script = r#"
+import sys
+from pyspark.sql import SparkSession
+spark = (SparkSession.builder.master("local[1]").appName("trailsql-ddl")
+         .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+         .config("spark.sql.warehouse.dir", sys.argv[1]).getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+for stmt in sys.stdin.read().split(";"):
+    if stmt.strip():
+        spark.sql(stmt)
+q = "SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2"
+for row in spark.sql(q).collect():
+    print(",".join(str(v) for v in row))
+print(spark.sql("SELECT count(*) FROM cloudtrail_insights").collect()[0][0])
+print(spark.sql("SELECT useridentity.sessioncontext.sessionissuer.arn FROM cloudtrail WHERE eventname = 'PutObject'").collect()[0][0])
+"#;
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(tmp.path().join("warehouse"))
+        .current_dir(tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with pyspark (tests/run.sh installs it) and Java");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&ddl.stdout).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "spark: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ours = sql(
+        &lake,
+        "SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2",
+        "csv",
+    );
+    let expected = format!(
+        "{}{}\narn:aws:iam::111122223333:role/Deployer\n",
+        ours.lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+        scalar(&lake, "SELECT count(*) FROM cloudtrail_insights")
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
