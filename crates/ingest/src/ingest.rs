@@ -411,6 +411,7 @@ struct Writer<'a> {
     quarantine: Vec<u8>,
     /// Listing marks, committed with the run's last checkpoint.
     listed: Vec<crate::state::Listed>,
+    pending: Option<Pending>,
 }
 
 impl Writer<'_> {
@@ -497,27 +498,24 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Write everything buffered and commit it with the sources it completes.
+    /// Hand everything buffered to a background task that encodes and writes it, and commit
+    /// the previous checkpoint once its files are in place. Decoding goes on while a
+    /// checkpoint is written (at most one in flight: memory stays within twice the budget).
     async fn checkpoint(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
-        if self.buffers.is_empty() && self.sources.is_empty() && self.listed.is_empty() {
+        self.commit_pending(state, summary).await?;
+        if self.buffers.is_empty()
+            && self.sources.is_empty()
+            && self.listed.is_empty()
+            && self.quarantine.is_empty()
+        {
             return Ok(());
         }
         let parts: Vec<(PartitionKey, Vec<RecordBatch>)> =
             std::mem::take(&mut self.buffers).into_iter().collect();
         self.buffered = 0;
-        let encoded: Vec<(PartitionKey, Vec<u8>, usize)> = tokio::task::spawn_blocking(move || {
-            parts
-                .into_par_iter()
-                .map(|(k, batches)| {
-                    encode_partition(k.table, &batches).map(|(b, rows)| (k, b, rows))
-                })
-                .collect::<Result<Vec<_>>>()
-        })
-        .await
-        .map_err(|e| Error::Task(e.to_string()))??;
-        let mut files = Vec::with_capacity(encoded.len());
-        let mut puts = Vec::with_capacity(encoded.len());
-        for (key, data, rows) in encoded {
+        // File names are fixed here so that commits, made in order, name them in order.
+        let mut named = Vec::with_capacity(parts.len());
+        for (key, batches) in parts {
             let path = format!(
                 "{}/{}{}-{:06}.parquet",
                 key.dir(),
@@ -526,23 +524,9 @@ impl Writer<'_> {
                 self.seq
             );
             self.seq += 1;
-            files.push(FileEntry {
-                path: path.clone(),
-                rows: rows as u64,
-                bytes: data.len() as u64,
-            });
-            puts.push((path, data));
+            named.push((key, batches, path));
         }
-        let lake = self.lake;
-        futures::stream::iter(
-            puts.into_iter()
-                .map(|(p, d)| async move { lake.put(&p, d).await }),
-        )
-        .buffer_unordered(8)
-        .try_collect::<Vec<()>>()
-        .await?;
-        let mut quarantine = Vec::new();
-        if !self.quarantine.is_empty() {
+        let quarantine = (!self.quarantine.is_empty()).then(|| {
             let path = format!(
                 "{QUARANTINE_DIR}/{}{}-{:06}.ndjson",
                 crate::state::OUR_PREFIX,
@@ -550,11 +534,58 @@ impl Writer<'_> {
                 self.seq
             );
             self.seq += 1;
-            self.lake
-                .put(&path, std::mem::take(&mut self.quarantine))
-                .await?;
-            quarantine.push(path);
-        }
+            (path, std::mem::take(&mut self.quarantine))
+        });
+        let lake = self.lake.clone();
+        let task = tokio::spawn(async move {
+            let encoded: Vec<(Vec<u8>, usize, String)> = tokio::task::spawn_blocking(move || {
+                named
+                    .into_par_iter()
+                    .map(|(k, batches, path)| {
+                        encode_partition(k.table, &batches).map(|(b, rows)| (b, rows, path))
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??;
+            let files: Vec<FileEntry> = encoded
+                .iter()
+                .map(|(data, rows, path)| FileEntry {
+                    path: path.clone(),
+                    rows: *rows as u64,
+                    bytes: data.len() as u64,
+                })
+                .collect();
+            let lake_ref = &lake;
+            futures::stream::iter(
+                encoded
+                    .into_iter()
+                    .map(|(d, _, p)| async move { lake_ref.put(&p, d).await }),
+            )
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
+            let mut quarantined = Vec::new();
+            if let Some((path, data)) = quarantine {
+                lake.put(&path, data).await?;
+                quarantined.push(path);
+            }
+            Ok((files, quarantined))
+        });
+        self.pending = Some(Pending {
+            task,
+            sources: std::mem::take(&mut self.sources),
+            listed: std::mem::take(&mut self.listed),
+        });
+        Ok(())
+    }
+
+    /// Wait for the checkpoint in flight, then commit it.
+    async fn commit_pending(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
+        let Some(p) = self.pending.take() else {
+            return Ok(());
+        };
+        let (files, quarantine) = p.task.await.map_err(|e| Error::Task(e.to_string()))??;
         summary.files_written += files.len() as u64;
         summary.parquet_bytes += files.iter().map(|f| f.bytes).sum::<u64>();
         let commit = Commit {
@@ -563,13 +594,27 @@ impl Writer<'_> {
             time: Utc::now().to_rfc3339(),
             files,
             quarantine,
-            sources: std::mem::take(&mut self.sources),
-            listed: std::mem::take(&mut self.listed),
+            sources: p.sources,
+            listed: p.listed,
         };
         state.commit(self.lake, commit).await?;
         summary.commits += 1;
         Ok(())
     }
+
+    /// The last checkpoint, committed.
+    async fn finish(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
+        self.checkpoint(state, summary).await?;
+        self.commit_pending(state, summary).await
+    }
+}
+
+/// A checkpoint being encoded and written: its files and quarantine paths when done, and what
+/// its commit will record.
+struct Pending {
+    task: tokio::task::JoinHandle<Result<(Vec<FileEntry>, Vec<String>)>>,
+    sources: Vec<SourceEntry>,
+    listed: Vec<crate::state::Listed>,
 }
 
 /// Run an ingest.
@@ -763,6 +808,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         sources: Vec::new(),
         quarantine: Vec::new(),
         listed: Vec::new(),
+        pending: None,
     };
     let mut decoded = futures::stream::iter(todo)
         .map(|obj| async move {
@@ -847,7 +893,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         ));
     }
     writer.listed = marks;
-    writer.checkpoint(&mut state, &mut summary).await?;
+    writer.finish(&mut state, &mut summary).await?;
     bar.finish_and_clear();
     summary.seconds = start.elapsed().as_secs_f64();
     debug_assert!(
