@@ -563,8 +563,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
             }
         }
         // A digest that no later digest names as its previous one: the one after it is gone.
-        for j in 0..stream.len().saturating_sub(1) {
-            let i = stream[j];
+        for &i in &stream[..stream.len().saturating_sub(1)] {
             if referenced.contains(&i) || gap_reported.contains(&i) || !reported(&loaded[i]) {
                 continue;
             }
