@@ -8,6 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use trailsql_ingest::{IngestOptions, time::parse_user_time};
 use trailsql_query::{OutputFormat, SqlOptions, SqlSource};
 
+// Ingest builds and drops millions of small buffers across threads; glibc's allocator was a
+// quarter of its profile.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "trailsql", version, about = "Athena for CloudTrail that runs anywhere", long_about = None)]
 struct Cli {

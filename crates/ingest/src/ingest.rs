@@ -291,12 +291,11 @@ fn bytes(b: u64) -> String {
 
 type Window = Option<(Option<Micros>, Option<Micros>)>;
 
-/// What decoding one object produced.
+/// What decoding one object produced (its rows are in its [`Chunk`]'s parts).
 struct Decoded {
     obj: SourceObject,
     status: SourceStatus,
     detail: Option<String>,
-    parts: Vec<(PartitionKey, RecordBatch, Vec<u128>)>,
     quarantine: Vec<u8>,
     quarantined: u64,
     first_quarantine_reason: Option<String>,
@@ -306,15 +305,64 @@ struct Decoded {
     json_bytes: u64,
 }
 
+/// Objects decoded together: CloudTrail files are small (a few dozen events), and one Arrow
+/// batch per partition for a run of them costs far less than one per object.
+struct Chunk {
+    objects: Vec<Decoded>,
+    /// Rows by partition, in source order, with their dedup keys.
+    parts: Vec<(PartitionKey, RecordBatch, Vec<u128>)>,
+}
+
+/// At most this many objects, or this many compressed bytes, per chunk.
+const CHUNK_OBJECTS: usize = 64;
+const CHUNK_BYTES: u64 = 4 << 20;
+
+fn chunks(objects: Vec<SourceObject>) -> Vec<Vec<SourceObject>> {
+    let mut out: Vec<Vec<SourceObject>> = Vec::new();
+    let mut bytes = 0;
+    for o in objects {
+        match out.last_mut() {
+            Some(c) if c.len() < CHUNK_OBJECTS && bytes + o.size <= CHUNK_BYTES => {
+                bytes += o.size;
+                c.push(o);
+            }
+            _ => {
+                bytes = o.size;
+                out.push(vec![o]);
+            }
+        }
+    }
+    out
+}
+
+fn decode_chunk(
+    objects: Vec<(SourceObject, std::result::Result<bytes::Bytes, String>)>,
+    window: Window,
+) -> Chunk {
+    let mut builders: BTreeMap<PartitionKey, Rows> = BTreeMap::new();
+    let objects = objects
+        .into_iter()
+        .map(|(obj, data)| decode(obj, data, window, &mut builders))
+        .collect();
+    let parts = builders
+        .into_iter()
+        .map(|(k, rows)| {
+            let (batch, keys) = rows.finish();
+            (k, batch, keys)
+        })
+        .collect();
+    Chunk { objects, parts }
+}
+
 fn decode(
     obj: SourceObject,
     data: std::result::Result<bytes::Bytes, String>,
     window: Window,
+    builders: &mut BTreeMap<PartitionKey, Rows>,
 ) -> Decoded {
     let mut d = Decoded {
         status: SourceStatus::Ingested,
         detail: None,
-        parts: Vec::new(),
         quarantine: Vec::new(),
         quarantined: 0,
         first_quarantine_reason: None,
@@ -351,7 +399,6 @@ fn decode(
     for bad in &contents.bad_records {
         quarantine(&mut d, bad.index, &bad.reason, &bad.text);
     }
-    let mut builders: BTreeMap<PartitionKey, Rows> = BTreeMap::new();
     for (index, rec) in &contents.records {
         match rows::place(rec.raw()) {
             Err(reason) => quarantine(&mut d, *index, &reason, rec.raw().get()),
@@ -371,13 +418,6 @@ fn decode(
             }
         }
     }
-    d.parts = builders
-        .into_iter()
-        .map(|(k, rows)| {
-            let (batch, keys) = rows.finish();
-            (k, batch, keys)
-        })
-        .collect();
     let (status, detail) = match contents.verdict {
         Verdict::Events(_) => (SourceStatus::Ingested, None),
         Verdict::Damaged(_, why) => (SourceStatus::Damaged, Some(why)),
@@ -444,11 +484,11 @@ impl Writer<'_> {
     async fn add(
         &mut self,
         state: &mut LakeState,
-        d: Decoded,
+        chunk: Chunk,
         window: Window,
         summary: &mut Summary,
     ) -> Result<()> {
-        for (key, batch, keys) in d.parts {
+        for (key, batch, keys) in chunk.parts {
             self.load_partition(state, &key).await?;
             let in_lake = &self.in_lake[&key];
             let mut keep = Vec::with_capacity(keys.len());
@@ -481,17 +521,19 @@ impl Writer<'_> {
             self.buffered += batch.get_array_memory_size();
             self.buffers.entry(key).or_default().push(batch);
         }
-        self.quarantine.extend_from_slice(&d.quarantine);
-        self.sources.push(SourceEntry {
-            uri: d.obj.uri.clone(),
-            size: d.obj.size,
-            modified: d.obj.modified,
-            etag: d.obj.etag.clone(),
-            status: d.status,
-            detail: d.detail,
-            records: d.records,
-            window,
-        });
+        for d in chunk.objects {
+            self.quarantine.extend_from_slice(&d.quarantine);
+            self.sources.push(SourceEntry {
+                uri: d.obj.uri,
+                size: d.obj.size,
+                modified: d.obj.modified,
+                etag: d.obj.etag,
+                status: d.status,
+                detail: d.detail,
+                records: d.records,
+                window,
+            });
+        }
         if self.buffered >= self.budget {
             self.checkpoint(state, summary).await?;
         }
@@ -810,79 +852,89 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         listed: Vec::new(),
         pending: None,
     };
-    let mut decoded = futures::stream::iter(todo)
-        .map(|obj| async move {
-            let data = match obj.store.get(&obj.location).await {
-                Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            tokio::task::spawn_blocking(move || decode(obj, data, window))
+    let mut decoded = futures::stream::iter(chunks(todo))
+        .map(|chunk| async move {
+            let fetched = futures::stream::iter(chunk)
+                .map(|obj| async move {
+                    let data = match obj.store.get(&obj.location).await {
+                        Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    (obj, data)
+                })
+                .buffered(8)
+                .collect::<Vec<_>>()
+                .await;
+            tokio::task::spawn_blocking(move || decode_chunk(fetched, window))
                 .await
                 .map_err(|e| Error::Task(e.to_string()))
         })
         // In order: the first copy of a duplicated event in source order is the one kept,
         // so a run resumed after a crash keeps the same copies an uninterrupted run keeps.
-        .buffered(opts.parallelism.max(1) + 2);
+        .buffered(opts.parallelism.max(1) + 1);
 
-    while let Some(d) = decoded.next().await {
-        let d = d?;
-        if d.status != SourceStatus::Skipped {
-            summary.objects_read += 1;
-        }
-        summary.bytes_read += d.bytes_read;
-        summary.json_bytes += d.json_bytes;
-        summary.records += d.records;
-        summary.quarantined += d.quarantined;
-        summary.outside_window += d.outside_window;
-        let shown = d.obj.display().to_owned();
-        match d.status {
-            SourceStatus::Skipped => {
-                summary.objects_skipped += 1;
-                *summary
-                    .skipped_by_reason
-                    .entry(d.detail.clone().unwrap_or_default())
-                    .or_default() += 1;
+    while let Some(chunk) = decoded.next().await {
+        let chunk = chunk?;
+        let mut chunk_bytes = 0;
+        for d in &chunk.objects {
+            chunk_bytes += d.obj.size;
+            objects_done += 1;
+            if d.status != SourceStatus::Skipped {
+                summary.objects_read += 1;
             }
-            SourceStatus::Rejected | SourceStatus::Damaged => {
-                let (kind, count) = if d.status == SourceStatus::Rejected {
-                    ("rejected", &mut summary.objects_rejected)
-                } else {
-                    ("damaged", &mut summary.objects_damaged)
-                };
-                *count += 1;
-                let reason = d.detail.clone().unwrap_or_default();
+            summary.bytes_read += d.bytes_read;
+            summary.json_bytes += d.json_bytes;
+            summary.records += d.records;
+            summary.quarantined += d.quarantined;
+            summary.outside_window += d.outside_window;
+            let shown = d.obj.display().to_owned();
+            match d.status {
+                SourceStatus::Skipped => {
+                    summary.objects_skipped += 1;
+                    *summary
+                        .skipped_by_reason
+                        .entry(d.detail.clone().unwrap_or_default())
+                        .or_default() += 1;
+                }
+                SourceStatus::Rejected | SourceStatus::Damaged => {
+                    let (kind, count) = if d.status == SourceStatus::Rejected {
+                        ("rejected", &mut summary.objects_rejected)
+                    } else {
+                        ("damaged", &mut summary.objects_damaged)
+                    };
+                    *count += 1;
+                    let reason = d.detail.clone().unwrap_or_default();
+                    bar.suspend(|| eprintln!("warning: {shown}: {reason}"));
+                    summary.problems.push(Problem {
+                        source: shown.clone(),
+                        kind,
+                        reason: reason.clone(),
+                    });
+                    if opts.strict {
+                        return Err(Error::Strict(format!("{shown}: {reason}")));
+                    }
+                }
+                SourceStatus::Ingested => {}
+            }
+            if d.quarantined > 0 {
+                let reason = format!(
+                    "{} records quarantined (first: {})",
+                    d.quarantined,
+                    d.first_quarantine_reason.as_deref().unwrap_or("")
+                );
                 bar.suspend(|| eprintln!("warning: {shown}: {reason}"));
                 summary.problems.push(Problem {
                     source: shown.clone(),
-                    kind,
+                    kind: "quarantined",
                     reason: reason.clone(),
                 });
                 if opts.strict {
                     return Err(Error::Strict(format!("{shown}: {reason}")));
                 }
             }
-            SourceStatus::Ingested => {}
         }
-        if d.quarantined > 0 {
-            let reason = format!(
-                "{} records quarantined (first: {})",
-                d.quarantined,
-                d.first_quarantine_reason.as_deref().unwrap_or("")
-            );
-            bar.suspend(|| eprintln!("warning: {shown}: {reason}"));
-            summary.problems.push(Problem {
-                source: shown.clone(),
-                kind: "quarantined",
-                reason: reason.clone(),
-            });
-            if opts.strict {
-                return Err(Error::Strict(format!("{shown}: {reason}")));
-            }
-        }
-        let size = d.obj.size;
-        writer.add(&mut state, d, window, &mut summary).await?;
-        bar.inc(size);
-        objects_done += 1;
+        writer.add(&mut state, chunk, window, &mut summary).await?;
+        bar.inc(chunk_bytes);
         let secs = start.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!(
             "{}/{} objects  {} events  {} events/s",
