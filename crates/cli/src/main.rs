@@ -183,8 +183,9 @@ struct IngestArgs {
     /// No progress bar
     #[arg(long, short)]
     quiet: bool,
-    /// Decoded rows held in memory before they are written, in MiB
-    #[arg(long, default_value_t = 256)]
+    /// Decoded rows held in memory before they are written, in MiB (one more such buffer
+    /// is being written meanwhile)
+    #[arg(long, default_value_t = 192)]
     buffer_mb: usize,
     /// Only objects of this account (repeatable)
     #[arg(long = "account")]

@@ -61,7 +61,7 @@ impl IngestOptions {
             until: None,
             strict: false,
             progress: false,
-            buffer_bytes: 256 << 20,
+            buffer_bytes: 192 << 20,
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             accounts: Vec::new(),
             regions: Vec::new(),
@@ -435,16 +435,29 @@ fn decode(
     d
 }
 
+/// The lake's dedup keys of one partition.
+#[derive(Default)]
+struct Seen {
+    lake: HashSet<u128>,
+    /// The epoch in which rows were last added.
+    touched: u64,
+}
+
 struct Writer<'a> {
     lake: &'a Lake,
     run: String,
     seq: u64,
     buffers: BTreeMap<PartitionKey, Vec<RecordBatch>>,
-    /// Dedup keys already in the lake, loaded per partition when the run first touches it:
-    /// a re-delivered event has the same time and region, so it lands in the same partition.
-    in_lake: HashMap<PartitionKey, HashSet<u128>>,
+    /// The lake's dedup keys per partition, loaded when the run touches the partition: a
+    /// re-delivered event has the same time and region, so it lands in the same partition.
+    /// Partitions whose rows are all committed and that have not been touched for a
+    /// checkpoint are dropped, and loaded again (with this run's committed rows) if touched
+    /// again.
+    seen: HashMap<PartitionKey, Seen>,
     /// Dedup keys written by this run, across all partitions.
     in_run: HashSet<u128>,
+    /// Checkpoints handed off so far.
+    epoch: u64,
     buffered: usize,
     budget: usize,
     sources: Vec<SourceEntry>,
@@ -456,8 +469,7 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     async fn load_partition(&mut self, state: &LakeState, key: &PartitionKey) -> Result<()> {
-        if !self.in_lake.contains_key(key) {
-            let mut seen = HashSet::new();
+        if !self.seen.contains_key(key) {
             let files = state
                 .by_partition
                 .get(&key.dir())
@@ -475,8 +487,11 @@ impl Writer<'_> {
                 .buffered(4)
                 .try_collect()
                 .await?;
-            seen.extend(loaded.into_iter().flatten());
-            self.in_lake.insert(key.clone(), seen);
+            let seen = Seen {
+                lake: loaded.into_iter().flatten().collect(),
+                ..Seen::default()
+            };
+            self.seen.insert(key.clone(), seen);
         }
         Ok(())
     }
@@ -490,16 +505,19 @@ impl Writer<'_> {
     ) -> Result<()> {
         for (key, batch, keys) in chunk.parts {
             self.load_partition(state, &key).await?;
-            let in_lake = &self.in_lake[&key];
+            let seen = self.seen.get_mut(&key).expect("loaded");
+            seen.touched = self.epoch;
             let mut keep = Vec::with_capacity(keys.len());
             for k in &keys {
-                let fresh = if in_lake.contains(k) {
-                    summary.duplicates_in_lake += 1;
-                    false
-                } else if !self.in_run.insert(*k) {
+                // This run first: a reloaded partition also holds the run's committed rows.
+                let fresh = if self.in_run.contains(k) {
                     summary.duplicates_in_run += 1;
                     false
+                } else if seen.lake.contains(k) {
+                    summary.duplicates_in_lake += 1;
+                    false
                 } else {
+                    self.in_run.insert(*k);
                     true
                 };
                 keep.push(fresh);
@@ -545,6 +563,10 @@ impl Writer<'_> {
     /// checkpoint is written (at most one in flight: memory stays within twice the budget).
     async fn checkpoint(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
         self.commit_pending(state, summary).await?;
+        // Every row added before this epoch is now committed.
+        let epoch = self.epoch;
+        self.seen.retain(|_, s| s.touched >= epoch);
+        self.epoch += 1;
         if self.buffers.is_empty()
             && self.sources.is_empty()
             && self.listed.is_empty()
@@ -819,6 +841,11 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             todo.push(obj);
         }
     }
+    // Delivery day first, then name: a checkpoint then holds a few days of every account and
+    // region, so each partition is written in few files and its dedup keys can be dropped
+    // soon after. The order is deterministic, which keeps a resumed run's choice of duplicate
+    // copies the same as an uninterrupted run's.
+    todo.sort_by_cached_key(|o| (o.delivery_date(), o.uri.clone()));
 
     // Bytes are the measure of progress (object sizes vary a thousandfold); objects and
     // events are in the message.
@@ -843,8 +870,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         run: run_id(),
         seq: 0,
         buffers: BTreeMap::new(),
-        in_lake: HashMap::new(),
+        seen: HashMap::new(),
         in_run: HashSet::new(),
+        epoch: 0,
         buffered: 0,
         budget: opts.buffer_bytes.max(1),
         sources: Vec::new(),
