@@ -185,7 +185,7 @@ struct IngestArgs {
     quiet: bool,
     /// Decoded rows held in memory before they are written, in MiB (one more such buffer
     /// is being written meanwhile)
-    #[arg(long, default_value_t = 192)]
+    #[arg(long, default_value_t = 128)]
     buffer_mb: usize,
     /// Only objects of this account (repeatable)
     #[arg(long = "account")]

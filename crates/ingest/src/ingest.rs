@@ -61,7 +61,7 @@ impl IngestOptions {
             until: None,
             strict: false,
             progress: false,
-            buffer_bytes: 192 << 20,
+            buffer_bytes: 128 << 20,
             parallelism: std::thread::available_parallelism().map_or(2, |n| n.get()),
             accounts: Vec::new(),
             regions: Vec::new(),
