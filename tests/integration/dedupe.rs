@@ -121,3 +121,46 @@ fn since_and_until_select_events_and_a_wider_window_later_fills_in() {
     assert_eq!(bad.code(), 1);
     assert!(bad.stderr().contains("last tuesday"));
 }
+
+/// Checkpoints and later runs leave several files in a partition; each run merges the small
+/// files of the partitions it wrote into one, keeping every row.
+#[test]
+fn runs_leave_one_file_per_partition_they_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let mut written = 0;
+    for seed in [31, 32] {
+        let src = tmp.path().join(format!("src{seed}"));
+        let cfg = trailsql_gen::GenConfig {
+            events: 3_000,
+            days: 2,
+            accounts: 2,
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            seed,
+            ..Default::default()
+        };
+        trailsql_gen::generate(&cfg, &src).unwrap();
+        // A tiny buffer: many checkpoints, so many files before compaction.
+        let s = ingest_ok(&lake, &[&src], &["--buffer-mb", "1"]);
+        assert!(u(&s, "files_compacted") > 0, "{s:#}");
+        written += u(&s, "written");
+    }
+    for table in ["cloudtrail", "cloudtrail_insights"] {
+        let mut per_dir = std::collections::BTreeMap::<_, usize>::new();
+        for f in parquet_files(&lake.join(table)) {
+            *per_dir.entry(f.parent().unwrap().to_owned()).or_default() += 1;
+        }
+        assert!(per_dir.values().all(|n| *n == 1), "{per_dir:#?}");
+    }
+    let rows: u64 = scalar(&lake, "SELECT count(*) FROM cloudtrail")
+        .parse()
+        .unwrap();
+    let insights: u64 = scalar(&lake, "SELECT count(*) FROM cloudtrail_insights")
+        .parse()
+        .unwrap();
+    assert_eq!(rows + insights, written);
+    assert_eq!(
+        scalar(&lake, "SELECT count(DISTINCT eventid) FROM cloudtrail"),
+        rows.to_string()
+    );
+}
