@@ -108,8 +108,6 @@ pub struct Summary {
     pub parquet_bytes: u64,
     pub commits: u64,
     pub leftovers_removed: u64,
-    /// Small files of the partitions this run wrote, merged into one file each.
-    pub files_compacted: u64,
     pub seconds: f64,
     pub problems: Vec<Problem>,
     /// With `--verify`: verdict counts over the log files, and digests not valid.
@@ -315,9 +313,6 @@ struct Chunk {
     parts: Vec<(PartitionKey, RecordBatch, Vec<u128>)>,
 }
 
-/// Files up to this size are merged by compaction.
-const COMPACT_FILE_BYTES: u64 = 64 << 20;
-
 /// At most this many objects, or this many compressed bytes, per chunk.
 const CHUNK_OBJECTS: usize = 64;
 const CHUNK_BYTES: u64 = 4 << 20;
@@ -470,8 +465,6 @@ struct Writer<'a> {
     /// Listing marks, committed with the run's last checkpoint.
     listed: Vec<crate::state::Listed>,
     pending: Option<Pending>,
-    /// Partitions this run wrote files to.
-    written: std::collections::BTreeSet<PartitionKey>,
 }
 
 impl Writer<'_> {
@@ -587,7 +580,6 @@ impl Writer<'_> {
         // File names are fixed here so that commits, made in order, name them in order.
         let mut named = Vec::with_capacity(parts.len());
         for (key, batches) in parts {
-            self.written.insert(key.clone());
             let path = format!(
                 "{}/{}{}-{:06}.parquet",
                 key.dir(),
@@ -668,7 +660,6 @@ impl Writer<'_> {
             quarantine,
             sources: p.sources,
             listed: p.listed,
-            removed: Vec::new(),
         };
         state.commit(self.lake, commit).await?;
         summary.commits += 1;
@@ -679,93 +670,6 @@ impl Writer<'_> {
     async fn finish(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
         self.checkpoint(state, summary).await?;
         self.commit_pending(state, summary).await
-    }
-
-    /// Merge the small files of each partition this run wrote into one: a query opens every
-    /// file of the partitions it reads, and checkpoints leave several per partition. The
-    /// merged file is committed with the files it replaces, which are deleted after; a run
-    /// killed in between leaves files no commit names, removed by the next run.
-    async fn compact(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
-        let lake = self.lake.clone();
-        let mut jobs = Vec::new();
-        for key in std::mem::take(&mut self.written) {
-            let files = state
-                .by_partition
-                .get(&key.dir())
-                .cloned()
-                .unwrap_or_default();
-            let mut small = Vec::new();
-            for f in files {
-                let size = lake
-                    .store()
-                    .head(&object_store::path::Path::from(f.as_str()))
-                    .await?
-                    .size;
-                if size <= COMPACT_FILE_BYTES {
-                    small.push(f);
-                }
-            }
-            if small.len() < 2 {
-                continue;
-            }
-            let path = format!(
-                "{}/{}{}-{:06}.parquet",
-                key.dir(),
-                crate::state::OUR_PREFIX,
-                self.run,
-                self.seq
-            );
-            self.seq += 1;
-            jobs.push((key, small, path));
-        }
-        let mut merged = futures::stream::iter(jobs)
-            .map(|(key, small, path)| {
-                let lake = lake.clone();
-                async move {
-                    let mut datas = Vec::with_capacity(small.len());
-                    for f in &small {
-                        datas.push(lake.get(f).await?);
-                    }
-                    let table = key.table;
-                    let (bytes, rows) = tokio::task::spawn_blocking(move || {
-                        let mut batches = Vec::new();
-                        for d in datas {
-                            batches.extend(crate::lake::read_file(d)?);
-                        }
-                        encode_partition(table, &batches)
-                    })
-                    .await
-                    .map_err(|e| Error::Task(e.to_string()))??;
-                    let entry = FileEntry {
-                        path: path.clone(),
-                        rows: rows as u64,
-                        bytes: bytes.len() as u64,
-                    };
-                    lake.put(&path, bytes).await?;
-                    Ok::<_, Error>((entry, small))
-                }
-            })
-            .buffer_unordered(2);
-        while let Some(done) = merged.next().await {
-            let (entry, small) = done?;
-            let commit = Commit {
-                version: 1,
-                run: self.run.clone(),
-                time: Utc::now().to_rfc3339(),
-                files: vec![entry],
-                quarantine: Vec::new(),
-                sources: Vec::new(),
-                listed: Vec::new(),
-                removed: small.clone(),
-            };
-            state.commit(self.lake, commit).await?;
-            summary.commits += 1;
-            summary.files_compacted += small.len() as u64;
-            for f in &small {
-                lake.delete(f).await?;
-            }
-        }
-        Ok(())
     }
 }
 
@@ -975,7 +879,6 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         quarantine: Vec::new(),
         listed: Vec::new(),
         pending: None,
-        written: Default::default(),
     };
     let mut decoded = futures::stream::iter(chunks(todo))
         .map(|chunk| async move {
@@ -1071,7 +974,6 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     }
     writer.listed = marks;
     writer.finish(&mut state, &mut summary).await?;
-    writer.compact(&mut state, &mut summary).await?;
     bar.finish_and_clear();
     summary.seconds = start.elapsed().as_secs_f64();
     debug_assert!(

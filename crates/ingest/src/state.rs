@@ -75,10 +75,6 @@ pub struct Commit {
     /// from then on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listed: Vec<Listed>,
-    /// Data files this commit replaces (compaction): no longer part of the lake once it is
-    /// written, deleted after.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub removed: Vec<String>,
 }
 
 /// A source (with its account and region filters) whose objects delivered before `at` have
@@ -138,14 +134,6 @@ impl LakeState {
                     .entry(dir)
                     .or_default()
                     .push(f.path.clone());
-            }
-        }
-        for r in &commit.removed {
-            if self.files.remove(r) {
-                let dir = r.rsplit_once('/').map_or("", |(d, _)| d);
-                if let Some(v) = self.by_partition.get_mut(dir) {
-                    v.retain(|f| f != r);
-                }
             }
         }
         self.quarantine.extend(commit.quarantine.iter().cloned());
@@ -445,7 +433,6 @@ mod tests {
                     bytes: 1,
                 }],
                 listed: vec![],
-                removed: vec![],
                 quarantine: vec![],
                 sources: vec![SourceEntry {
                     uri: "file:///s".into(),
