@@ -74,6 +74,15 @@ fn upload(moto: &Moto, src: &std::path::Path) {
     );
 }
 
+/// Generate a trail into `dir` and upload it as [`upload`] does.
+fn upload_generated(moto: &Moto, dir: &std::path::Path, cfg: &trailsql_gen::GenConfig) {
+    trailsql_gen::generate(cfg, dir).unwrap();
+    upload(moto, dir);
+}
+
+/// Rows and distinct event IDs per partition: what two lakes of the same events agree on.
+const PARTITION_COUNTS: &str = "SELECT date, region, count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2";
+
 pub fn with_s3(cmd: &mut Command, moto: &Moto) {
     cmd.env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_ACCESS_KEY_ID", "test")
@@ -116,7 +125,7 @@ fn ingest_from_a_bucket_into_a_bucket_lake_and_query_it() {
         assert_eq!(s[k], expected[k], "{k}: {s:#}");
     }
 
-    let q = "SELECT date, region, count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2";
+    let q = PARTITION_COUNTS;
     let o = run(&["sql", "--format", "csv", "-c", q]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), sql(&local, q, "csv"));
@@ -155,8 +164,7 @@ fn a_time_window_lists_only_its_delivery_days() {
         late_rate: 0.0,
         ..Default::default()
     };
-    trailsql_gen::generate(&cfg, &src).unwrap();
-    upload(&moto, &src);
+    upload_generated(&moto, &src, &cfg);
 
     // Window: 2024-03-03 (the generator starts on 2024-03-01); listed: 03-02 to 03-04.
     let window = ["--since", "2024-03-03", "--until", "2024-03-04"];
@@ -270,8 +278,7 @@ fn throttling_and_dropped_connections_are_retried_without_loss_or_duplicates() {
         seed: 11,
         ..Default::default()
     };
-    trailsql_gen::generate(&cfg, &src).unwrap();
-    upload(&moto, &src);
+    upload_generated(&moto, &src, &cfg);
     let local = tmp.path().join("local");
     let expected = ingest_ok(&local, &[&src], &[]);
 
@@ -294,7 +301,7 @@ fn throttling_and_dropped_connections_are_retried_without_loss_or_duplicates() {
     assert!(faults["slowdown"].as_u64().unwrap() > 10, "{faults}");
     assert!(faults["dropped"].as_u64().unwrap() > 10, "{faults}");
 
-    let q = "SELECT date, region, count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2";
+    let q = PARTITION_COUNTS;
     let o = run(&["sql", "--format", "csv", "-c", q]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout), sql(&local, q, "csv"));
@@ -314,8 +321,7 @@ fn account_and_region_filters_list_only_their_prefixes() {
         late_rate: 0.0,
         ..Default::default()
     };
-    trailsql_gen::generate(&cfg, &src).unwrap();
-    upload(&moto, &src);
+    upload_generated(&moto, &src, &cfg);
     let files = walk(&src);
     let account = files
         .iter()
@@ -411,7 +417,9 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
     let moto = start_moto();
     let tmp = tempfile::tempdir().unwrap();
     let old = tmp.path().join("old");
-    trailsql_gen::generate(
+    upload_generated(
+        &moto,
+        &old,
         &trailsql_gen::GenConfig {
             events: 1_000,
             days: 3,
@@ -421,10 +429,7 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
             late_rate: 0.0,
             ..Default::default()
         },
-        &old,
-    )
-    .unwrap();
-    upload(&moto, &old);
+    );
     let ingest = |extra: &[&str]| {
         let mut cmd = bin();
         cmd.args(["--lake", "s3://lake/incr", "ingest", "--json", "--quiet"])
@@ -440,7 +445,9 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
 
     // New deliveries land under today's prefixes; a re-run lists only those days.
     let new = tmp.path().join("new");
-    trailsql_gen::generate(
+    upload_generated(
+        &moto,
+        &new,
         &trailsql_gen::GenConfig {
             events: 300,
             days: 1,
@@ -452,10 +459,7 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
             insights: false,
             ..Default::default()
         },
-        &new,
-    )
-    .unwrap();
-    upload(&moto, &new);
+    );
     let new_logs = walk(&new)
         .iter()
         .filter(|p| !p.contains("CloudTrail-Digest"))
@@ -526,13 +530,7 @@ fn the_duckdb_ddl_reads_a_lake_in_a_bucket() {
         run(&["ddl", "--engine", "duckdb", "--location", lake]),
     )
     .unwrap();
-    let ours = run(&[
-        "sql",
-        "--format",
-        "csv",
-        "-c",
-        "SELECT date, region, count(*) AS n, count(DISTINCT eventid) AS ids FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2",
-    ]);
+    let ours = run(&["sql", "--format", "csv", "-c", PARTITION_COUNTS]);
     let endpoint = moto.endpoint.trim_start_matches("http://");
     let o = Command::new(&python)
         .arg("-c")

@@ -77,16 +77,6 @@ enum VerifyFormat {
     Json,
 }
 
-fn load_keys(files: &[PathBuf]) -> anyhow::Result<trailsql_ingest::verify::PublicKeys> {
-    let mut keys = trailsql_ingest::verify::PublicKeys::default();
-    for f in files {
-        for k in trailsql_ingest::verify::PublicKeys::load(f)?.into_keys() {
-            keys.insert(k);
-        }
-    }
-    Ok(keys)
-}
-
 #[derive(Args)]
 struct DdlArgs {
     /// athena, trino, spark or duckdb
@@ -290,7 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.regions = a.regions;
             opts.full_listing = a.full_listing;
             if a.verify {
-                opts.verify = Some(load_keys(&a.public_keys)?);
+                opts.verify = Some(trailsql_ingest::verify::PublicKeys::load(&a.public_keys)?);
             }
             let summary = trailsql_ingest::ingest(&opts).await?;
             let mut out = std::io::stdout().lock();
@@ -373,8 +363,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Command::Verify(a)) => {
             let now = chrono::Utc::now();
-            let mut opts =
-                trailsql_ingest::verify::VerifyOptions::new(a.sources, load_keys(&a.public_keys)?);
+            let mut opts = trailsql_ingest::verify::VerifyOptions::new(
+                a.sources,
+                trailsql_ingest::verify::PublicKeys::load(&a.public_keys)?,
+            );
             opts.since = a.since.map(|s| parse_user_time(&s, now)).transpose()?;
             opts.until = a.until.map(|s| parse_user_time(&s, now)).transpose()?;
             opts.accounts = a.accounts;

@@ -740,17 +740,8 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         summary.verification = Some(verify_sources(opts, keys.clone(), lake).await?);
     }
 
-    // Buckets in CloudTrail's layout are listed by delivery day when a window is given: from
-    // the day before `since` (a file holds events from before its delivery) to the day after
-    // `until` (deliveries come within minutes; later ones are not looked for).
-    let list_days = opts.since.map(|s| {
-        let first = (s - chrono::Duration::days(1)).date_naive();
-        let last = opts.until.map_or_else(
-            || Utc::now().date_naive(),
-            |u| (u - chrono::Duration::microseconds(1) + chrono::Duration::days(1)).date_naive(),
-        );
-        (first, last)
-    });
+    // Buckets in CloudTrail's layout are listed by delivery day when a window is given.
+    let list_days = source::window_days(opts.since, opts.until);
     // An S3 source listed in full up to time T by an earlier run can only have new objects
     // under the delivery days from T on (CloudTrail writes each object under the day it
     // delivers it): list from the day before T. Local sources are cheap to list in full.

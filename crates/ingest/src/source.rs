@@ -100,14 +100,24 @@ pub struct Listing {
     pub digests: bool,
 }
 
-impl Listing {
-    pub fn days(days: Option<Days>) -> Listing {
-        Listing {
-            days,
-            ..Listing::default()
-        }
-    }
+/// The delivery days to list for a time window `[since, until)`: from the day before `since`
+/// (a file holds events from before its delivery) to the day after `until` (deliveries come
+/// within minutes; later ones are not looked for). Without `since`, no day limit.
+pub fn window_days(
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<Days> {
+    let day = chrono::Duration::days(1);
+    since.map(|s| {
+        let last = until.map_or_else(
+            || chrono::Utc::now().date_naive(),
+            |u| (u - chrono::Duration::microseconds(1) + day).date_naive(),
+        );
+        ((s - day).date_naive(), last)
+    })
+}
 
+impl Listing {
     /// Whether an object key passes the account and region filters. Keys outside CloudTrail's
     /// layout are kept: they cannot be attributed.
     pub fn keeps(&self, key: &str) -> bool {

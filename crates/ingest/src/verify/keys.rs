@@ -38,18 +38,19 @@ pub enum KeyProblem {
 }
 
 impl PublicKeys {
-    /// Read a keys file. Accepts `{"PublicKeyList": [...]}` (the CLI's output), a bare array of
-    /// keys, or one key object. Times may be RFC 3339 text or epoch seconds.
-    pub fn load(path: &std::path::Path) -> Result<PublicKeys> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::PublicKeys {
-            file: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    /// Read keys files. Each holds `{"PublicKeyList": [...]}` (the CLI's output), a bare array
+    /// of keys, or one key object. Times may be RFC 3339 text or epoch seconds.
+    pub fn load<P: AsRef<std::path::Path>>(paths: &[P]) -> Result<PublicKeys> {
         let mut keys = PublicKeys::default();
-        keys.add_json(&text).map_err(|reason| Error::PublicKeys {
-            file: path.display().to_string(),
-            reason,
-        })?;
+        for path in paths {
+            let path = path.as_ref();
+            let err = |reason: String| Error::PublicKeys {
+                file: path.display().to_string(),
+                reason,
+            };
+            let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+            keys.add_json(&text).map_err(err)?;
+        }
         Ok(keys)
     }
 
@@ -69,17 +70,13 @@ impl PublicKeys {
         }
         for (i, k) in list.iter().enumerate() {
             let key = parse_key(k).map_err(|e| format!("key {i}: {e}"))?;
-            self.by_fingerprint.insert(key.fingerprint.clone(), key);
+            self.insert(key);
         }
         Ok(())
     }
 
     pub fn insert(&mut self, key: PublicKey) {
         self.by_fingerprint.insert(key.fingerprint.clone(), key);
-    }
-
-    pub fn into_keys(self) -> impl Iterator<Item = PublicKey> {
-        self.by_fingerprint.into_values()
     }
 
     pub fn len(&self) -> usize {

@@ -320,11 +320,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
     }
     // A day of margin on each side: the digest covering a log is delivered up to an hour
     // after it, and a chain's link to its previous digest crosses midnight.
-    let days = opts.since.map(|s| {
-        let first = (s - Duration::days(1)).date_naive();
-        let last = opts.until.unwrap_or_else(Utc::now) + Duration::days(1);
-        (first, last.date_naive())
-    });
+    let days = source::window_days(opts.since, opts.until);
     let listing = Listing {
         days,
         accounts: opts.accounts.clone(),
@@ -500,10 +496,6 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
                             if let Some(sig) = &dg.previous_digest_signature {
                                 carried.insert(p, (sig.clone(), d.obj.uri.clone()));
                             }
-                        }
-                        if older.is_some_and(|a| a != p) {
-                            // Digests in between are not in the chain: reported below as
-                            // unreferenced.
                         }
                     } else if in_listed_days(prev_key) {
                         if reported(d) {
