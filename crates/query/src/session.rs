@@ -22,7 +22,14 @@ use crate::table::LakeTable;
 /// Open a session over the lake at `location` (created empty if it does not exist).
 pub async fn open_session(location: &str) -> Result<SessionContext> {
     let lake = Lake::open(location)?;
-    let config = SessionConfig::new().with_information_schema(true);
+    // No statistics at planning time: DataFusion would read every file's footer to plan a
+    // query, and the scan reads them again. Measured on a 1M-event lake of 120 files, that
+    // was 60 of the 90 ms of a GROUP BY; row groups are still pruned by their statistics when
+    // the scan opens each file. `SET datafusion.execution.collect_statistics = true` brings
+    // it back (count(*) from footers alone, join order from row counts).
+    let config = SessionConfig::new()
+        .with_information_schema(true)
+        .with_collect_statistics(false);
     let ctx = SessionContext::new_with_config(config);
     if let Some(rest) = lake.url.strip_prefix("s3://") {
         // DataFusion reads the lake's objects through the same S3 configuration ingest used.
