@@ -174,6 +174,8 @@ pub fn scalar(lake: &Path, query: &str) -> String {
 /// A row of the lake, rebuilt into the JSON record it was made from.
 #[derive(Debug, Clone)]
 pub struct LakeRow {
+    /// The partition directory the row is in (`TABLE/date=D/region=R`).
+    pub partition: String,
     pub source: String,
     pub index: i64,
     pub record: Value,
@@ -215,7 +217,12 @@ pub fn lake_batches(lake: &Path, table: Table) -> Vec<(PathBuf, RecordBatch)> {
 pub fn lake_rows(lake: &Path) -> Vec<LakeRow> {
     let mut rows = Vec::new();
     for table in Table::ALL {
-        for (_, batch) in lake_batches(lake, table) {
+        for (file, batch) in lake_batches(lake, table) {
+            let partition = file
+                .parent()
+                .and_then(|d| d.strip_prefix(lake).ok())
+                .map(|d| d.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let src = batch
                 .column_by_name("sourceobject")
                 .unwrap()
@@ -228,6 +235,7 @@ pub fn lake_rows(lake: &Path) -> Vec<LakeRow> {
                 .clone();
             for r in 0..batch.num_rows() {
                 rows.push(LakeRow {
+                    partition: partition.clone(),
                     source: src.value(r).to_owned(),
                     index: idx.value(r),
                     record: trailsql_ingest::rows::rebuild(&batch, table, r),

@@ -121,3 +121,51 @@ fn since_and_until_select_events_and_a_wider_window_later_fills_in() {
     assert_eq!(bad.code(), 1);
     assert!(bad.stderr().contains("last tuesday"));
 }
+
+#[test]
+fn one_event_id_on_two_days_is_two_events_in_one_run_or_in_two() {
+    // Re-deliveries share their time and region. Two records that share only an eventID
+    // (the AWS guide's examples reuse made-up ones) are both kept, whether they arrive in
+    // one run or in two, and a re-delivery of either is still dropped.
+    let tmp = tempfile::tempdir().unwrap();
+    let event = |time: &str, name: &str| {
+        serde_json::json!({"eventTime": time, "eventID": "11111111-EXAMPLE", "awsRegion": "eu-west-1",
+            "eventSource": "s3.amazonaws.com", "eventName": name})
+    };
+    let day1 = serde_json::json!({"Records": [event("2024-03-01T10:00:00Z", "A")]});
+    let day2 = serde_json::json!({"Records": [event("2024-03-05T10:00:00Z", "B")]});
+    let (one, two) = (tmp.path().join("one"), tmp.path().join("two"));
+    for dir in [&one, &two] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    std::fs::write(one.join("a.json"), day1.to_string()).unwrap();
+    std::fs::write(one.join("b.json"), day2.to_string()).unwrap();
+    std::fs::write(one.join("b-again.json"), day2.to_string()).unwrap();
+    std::fs::write(two.join("a-again.json"), day1.to_string()).unwrap();
+
+    let lake = tmp.path().join("lake");
+    let s = ingest_ok(&lake, &[&one], &[]);
+    assert_eq!(
+        (u(&s, "written"), u(&s, "duplicates_in_run")),
+        (2, 1),
+        "{s:#}"
+    );
+    let s = ingest_ok(&lake, &[&two], &[]);
+    assert_eq!(
+        (u(&s, "written"), u(&s, "duplicates_in_lake")),
+        (0, 1),
+        "{s:#}"
+    );
+
+    let split = tmp.path().join("split");
+    ingest_ok(&split, &[&one.join("a.json")], &[]);
+    ingest_ok(&split, &[&one.join("b.json")], &[]);
+    let q = "SELECT eventname, date FROM cloudtrail ORDER BY 1";
+    assert_eq!(sql(&lake, q, "csv"), sql(&split, q, "csv"));
+    assert_eq!(
+        sql(&lake, q, "csv").lines().count(),
+        3,
+        "{}",
+        sql(&lake, q, "csv")
+    );
+}

@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::ObjectStoreExt;
-use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::lake::{Lake, encode_partition, read_event_keys};
@@ -313,9 +312,12 @@ struct Chunk {
     parts: Vec<(PartitionKey, RecordBatch, Vec<u128>)>,
 }
 
+/// Partition files of a checkpoint encoded (and written) at a time.
+const ENCODERS: usize = 2;
+
 /// At most this many objects, or this many compressed bytes, per chunk.
 const CHUNK_OBJECTS: usize = 64;
-const CHUNK_BYTES: u64 = 4 << 20;
+const CHUNK_BYTES: u64 = 256 << 10;
 
 fn chunks(objects: Vec<SourceObject>) -> Vec<Vec<SourceObject>> {
     let mut out: Vec<Vec<SourceObject>> = Vec::new();
@@ -435,10 +437,15 @@ fn decode(
     d
 }
 
-/// The lake's dedup keys of one partition.
+/// A partition's dedup keys. An event's copies share its eventTime and awsRegion, so they
+/// land in one partition: the keys are kept per partition, and only while the run writes to
+/// it, which keeps memory to the partitions in hand however many events the run writes.
 #[derive(Default)]
 struct Seen {
+    /// Rows that were in the lake before this run.
     lake: HashSet<u128>,
+    /// Rows this run added.
+    run: HashSet<u128>,
     /// The epoch in which rows were last added.
     touched: u64,
 }
@@ -448,14 +455,11 @@ struct Writer<'a> {
     run: String,
     seq: u64,
     buffers: BTreeMap<PartitionKey, Vec<RecordBatch>>,
-    /// The lake's dedup keys per partition, loaded when the run touches the partition: a
-    /// re-delivered event has the same time and region, so it lands in the same partition.
+    /// Dedup keys per partition, loaded from the lake when the run touches the partition.
     /// Partitions whose rows are all committed and that have not been touched for a
     /// checkpoint are dropped, and loaded again (with this run's committed rows) if touched
     /// again.
     seen: HashMap<PartitionKey, Seen>,
-    /// Dedup keys written by this run, across all partitions.
-    in_run: HashSet<u128>,
     /// Checkpoints handed off so far.
     epoch: u64,
     buffered: usize,
@@ -477,20 +481,35 @@ impl Writer<'_> {
                 .unwrap_or_default();
             let table = key.table;
             let lake = self.lake;
-            let loaded: Vec<Vec<u128>> = futures::stream::iter(files)
-                .map(|path| async move {
-                    let data = lake.get(&path).await?;
-                    tokio::task::spawn_blocking(move || read_event_keys(table, data))
-                        .await
-                        .map_err(|e| Error::Task(e.to_string()))?
+            // This run's own committed files are told apart by name, so a duplicate of one of
+            // their rows is counted as a duplicate within the run.
+            let ours = format!("{}{}-", crate::state::OUR_PREFIX, self.run);
+            let loaded: Vec<(bool, Vec<u128>)> = futures::stream::iter(files)
+                .map(|path| {
+                    let mine = path
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|n| n.starts_with(&ours));
+                    async move {
+                        let data = lake.get(&path).await?;
+                        let keys =
+                            tokio::task::spawn_blocking(move || read_event_keys(table, data))
+                                .await
+                                .map_err(|e| Error::Task(e.to_string()))??;
+                        Ok::<_, Error>((mine, keys))
+                    }
                 })
                 .buffered(4)
                 .try_collect()
                 .await?;
-            let seen = Seen {
-                lake: loaded.into_iter().flatten().collect(),
-                ..Seen::default()
-            };
+            let mut seen = Seen::default();
+            for (mine, keys) in loaded {
+                if mine {
+                    seen.run.extend(keys);
+                } else {
+                    seen.lake.extend(keys);
+                }
+            }
             self.seen.insert(key.clone(), seen);
         }
         Ok(())
@@ -509,15 +528,14 @@ impl Writer<'_> {
             seen.touched = self.epoch;
             let mut keep = Vec::with_capacity(keys.len());
             for k in &keys {
-                // This run first: a reloaded partition also holds the run's committed rows.
-                let fresh = if self.in_run.contains(k) {
+                let fresh = if seen.run.contains(k) {
                     summary.duplicates_in_run += 1;
                     false
                 } else if seen.lake.contains(k) {
                     summary.duplicates_in_lake += 1;
                     false
                 } else {
-                    self.in_run.insert(*k);
+                    seen.run.insert(*k);
                     true
                 };
                 keep.push(fresh);
@@ -602,33 +620,26 @@ impl Writer<'_> {
         });
         let lake = self.lake.clone();
         let task = tokio::spawn(async move {
-            let encoded: Vec<(Vec<u8>, usize, String)> = tokio::task::spawn_blocking(move || {
-                named
-                    .into_par_iter()
-                    .map(|(k, batches, path)| {
-                        encode_partition(k.table, &batches).map(|(b, rows)| (b, rows, path))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??;
-            let files: Vec<FileEntry> = encoded
-                .iter()
-                .map(|(data, rows, path)| FileEntry {
-                    path: path.clone(),
-                    rows: *rows as u64,
-                    bytes: data.len() as u64,
-                })
-                .collect();
+            // Each file is written as soon as it is encoded, so what a checkpoint holds beyond
+            // its rows is the files in hand, not all of its encoded files.
             let lake_ref = &lake;
-            futures::stream::iter(
-                encoded
-                    .into_iter()
-                    .map(|(d, _, p)| async move { lake_ref.put(&p, d).await }),
-            )
-            .buffer_unordered(8)
-            .try_collect::<Vec<()>>()
-            .await?;
+            let files: Vec<FileEntry> = futures::stream::iter(named)
+                .map(|(k, batches, path)| async move {
+                    let (data, rows) =
+                        tokio::task::spawn_blocking(move || encode_partition(k.table, &batches))
+                            .await
+                            .map_err(|e| Error::Task(e.to_string()))??;
+                    let entry = FileEntry {
+                        path: path.clone(),
+                        rows: rows as u64,
+                        bytes: data.len() as u64,
+                    };
+                    lake_ref.put(&path, data).await?;
+                    Ok::<_, Error>(entry)
+                })
+                .buffered(ENCODERS)
+                .try_collect()
+                .await?;
             let mut quarantined = Vec::new();
             if let Some((path, data)) = quarantine {
                 lake.put(&path, data).await?;
@@ -862,7 +873,6 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         seq: 0,
         buffers: BTreeMap::new(),
         seen: HashMap::new(),
-        in_run: HashSet::new(),
         epoch: 0,
         buffered: 0,
         budget: opts.buffer_bytes.max(1),

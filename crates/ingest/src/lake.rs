@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::compute::{SortColumn, concat_batches, lexsort_to_indices, take_record_batch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::{SortColumn, concat, interleave_record_batch, lexsort_to_indices};
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -17,6 +17,7 @@ use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use crate::rows::dedup_key;
 use crate::schema::Table;
@@ -136,13 +137,31 @@ impl Lake {
     }
 }
 
+/// Leaf columns that hold a different value for (nearly) every event.
+const UNIQUE_COLUMNS: &[&str] = &[
+    "eventid",
+    "requestid",
+    "eventtime",
+    "sharedeventid",
+    "requestparameters",
+    "responseelements",
+    "additionaleventdata",
+    "sourceindex",
+];
+
 fn writer_properties(table: Table) -> Result<WriterProperties> {
     let schema = table.schema();
     let descr = ArrowSchemaConverter::new().convert(&schema)?;
     let time_leaf = (0..descr.num_columns())
         .find(|&i| descr.column(i).path().string() == "eventtime")
         .expect("eventtime is a leaf column");
-    Ok(WriterProperties::builder()
+    let mut props = WriterProperties::builder();
+    // Columns with a value per event: a dictionary never pays for itself, and the encoder
+    // would build one (up to its size limit, per column) before falling back to plain.
+    for column in UNIQUE_COLUMNS {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+    }
+    Ok(props
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -155,27 +174,59 @@ fn writer_properties(table: Table) -> Result<WriterProperties> {
         .build())
 }
 
-/// Concatenate a partition's batches, sort by (eventtime, eventid) and encode as Parquet.
+/// Rows taken from a partition's batches, in sorted order, per write to the encoder.
+const ENCODE_SLICE_ROWS: usize = 8192;
+
+/// Sort a partition's batches by (eventtime, eventid) and encode them as Parquet. Only the
+/// sort keys are concatenated: the rows are taken in sorted order a slice at a time, so the
+/// memory this needs beyond its input is a slice and the encoder's pages, not a sorted copy
+/// of the partition (which grew with the partition: 4x the events, 4x the peak).
 pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<(Vec<u8>, usize)> {
     let schema = table.schema();
-    let batch = concat_batches(&schema, batches)?;
+    let keys = |i: usize| -> Result<ArrayRef> {
+        let cols: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+        Ok(concat(&cols)?)
+    };
     let sort = [
         SortColumn {
-            values: batch.column(table.eventtime_index()).clone(),
+            values: keys(table.eventtime_index())?,
             options: None,
         },
         SortColumn {
-            values: batch.column(table.eventid_index()).clone(),
+            values: keys(table.eventid_index())?,
             options: None,
         },
     ];
     let indices = lexsort_to_indices(&sort, None)?;
-    let sorted = take_record_batch(&batch, &indices)?;
-    let mut buf = Vec::with_capacity(sorted.get_array_memory_size() / 8);
+    drop(sort);
+    // Where each batch starts among the partition's rows (an empty batch starts where the
+    // next one does, so the last batch starting at or before a row is the one holding it).
+    let starts: Vec<usize> = batches
+        .iter()
+        .scan(0, |acc, b| {
+            let start = *acc;
+            *acc += b.num_rows();
+            Some(start)
+        })
+        .collect();
+    let rows = indices.len();
+    let input: Vec<&RecordBatch> = batches.iter().collect();
+    let size: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
+    let mut buf = Vec::with_capacity(size / 8);
     let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(writer_properties(table)?))?;
-    writer.write(&sorted)?;
+    for slice in indices.values().chunks(ENCODE_SLICE_ROWS) {
+        let at: Vec<(usize, usize)> = slice
+            .iter()
+            .map(|&row| {
+                let row = row as usize;
+                let b = starts.partition_point(|&s| s <= row) - 1;
+                (b, row - starts[b])
+            })
+            .collect();
+        writer.write(&interleave_record_batch(&input, &at)?)?;
+    }
     writer.close()?;
-    Ok((buf, sorted.num_rows()))
+    Ok((buf, rows))
 }
 
 /// The dedup keys of the rows of a lake file that have an eventID.
@@ -202,4 +253,86 @@ pub fn read_event_keys(table: Table, data: bytes::Bytes) -> Result<Vec<u128>> {
 pub fn read_file(data: bytes::Bytes) -> Result<Vec<RecordBatch>> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(data)?.build()?;
     Ok(reader.collect::<std::result::Result<Vec<_>, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::{Rows, place};
+    use arrow::array::TimestampMicrosecondArray;
+    use serde_json::value::RawValue;
+
+    /// A batch of one record per (time, id), in the order given; eventName is the id's index.
+    fn batch(events: &[(String, String)]) -> RecordBatch {
+        let mut rows = Rows::new(Table::CloudTrail);
+        for (i, (time, id)) in events.iter().enumerate() {
+            let text = format!(
+                r#"{{"eventTime":"{time}","eventID":"{id}","awsRegion":"eu-west-1","eventName":"E{i}"}}"#
+            );
+            let raw: &RawValue = serde_json::from_str(&text).unwrap();
+            rows.append(&place(raw).unwrap(), "file:///x", i as u64);
+        }
+        rows.finish().0
+    }
+
+    #[test]
+    fn a_partition_is_written_sorted_by_time_then_id_across_its_batches() {
+        // More rows than one slice of the encoder, over three batches (one empty), with
+        // times interleaved between batches and ties broken by eventID.
+        let n = ENCODE_SLICE_ROWS + 500;
+        let time = |i: usize| {
+            format!(
+                "2024-03-01T{:02}:{:02}:{:02}Z",
+                i / 3600,
+                (i / 60) % 60,
+                i % 60
+            )
+        };
+        let a: Vec<(String, String)> = (0..n).map(|i| (time(i), format!("b-{i:06}"))).collect();
+        let b: Vec<(String, String)> = (0..n).map(|i| (time(i), format!("a-{i:06}"))).collect();
+        let batches = [batch(&a), batch(&[]), batch(&b)];
+        let (data, rows) = encode_partition(Table::CloudTrail, &batches).unwrap();
+        assert_eq!(rows, 2 * n);
+        let mut got = Vec::new();
+        for b in read_file(bytes::Bytes::from(data)).unwrap() {
+            let t = b
+                .column_by_name("eventtime")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap()
+                .clone();
+            let id = b
+                .column_by_name("eventid")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            let name = b
+                .column_by_name("eventname")
+                .unwrap()
+                .as_string::<i32>()
+                .clone();
+            for r in 0..b.num_rows() {
+                got.push((t.value(r), id.value(r).to_owned(), name.value(r).to_owned()));
+            }
+        }
+        let mut sorted = got.clone();
+        sorted.sort();
+        assert_eq!(got, sorted, "rows in (eventtime, eventid) order");
+        // Every input row once, with its own columns: each id keeps its own eventName.
+        let mut ids: Vec<(String, String)> = got.into_iter().map(|(_, i, n)| (i, n)).collect();
+        ids.sort();
+        let mut want: Vec<(String, String)> = a
+            .iter()
+            .chain(&b)
+            .map(|(_, id)| {
+                (
+                    id.clone(),
+                    format!("E{}", id[2..].parse::<usize>().unwrap()),
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(ids, want);
+    }
 }
