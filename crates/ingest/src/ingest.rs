@@ -450,11 +450,30 @@ struct Seen {
     touched: u64,
 }
 
+/// A partition's rows waiting to be written.
+struct Buffered {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    /// The first chunk with rows here.
+    first_chunk: u64,
+}
+
+/// The source objects of one chunk, with the partitions they gave rows to: they are
+/// committed once every one of those rows is written.
+struct Held {
+    chunk: u64,
+    parts: Vec<PartitionKey>,
+    sources: Vec<SourceEntry>,
+    quarantine: Vec<u8>,
+}
+
 struct Writer<'a> {
     lake: &'a Lake,
     run: String,
     seq: u64,
-    buffers: BTreeMap<PartitionKey, Vec<RecordBatch>>,
+    buffers: BTreeMap<PartitionKey, Buffered>,
+    /// Chunks added so far.
+    chunks: u64,
     /// Dedup keys per partition, loaded from the lake when the run touches the partition.
     /// Partitions whose rows are all committed and that have not been touched for a
     /// checkpoint are dropped, and loaded again (with this run's committed rows) if touched
@@ -464,8 +483,8 @@ struct Writer<'a> {
     epoch: u64,
     buffered: usize,
     budget: usize,
-    sources: Vec<SourceEntry>,
-    quarantine: Vec<u8>,
+    /// Chunks whose sources are not committed yet, in order.
+    held: Vec<Held>,
     /// Listing marks, committed with the run's last checkpoint.
     listed: Vec<crate::state::Listed>,
     pending: Option<Pending>,
@@ -522,6 +541,9 @@ impl Writer<'_> {
         window: Window,
         summary: &mut Summary,
     ) -> Result<()> {
+        let chunk_no = self.chunks;
+        self.chunks += 1;
+        let mut parts = Vec::new();
         for (key, batch, keys) in chunk.parts {
             self.load_partition(state, &key).await?;
             let seen = self.seen.get_mut(&key).expect("loaded");
@@ -554,12 +576,26 @@ impl Writer<'_> {
                 .written_by_table
                 .entry(key.table.name().to_owned())
                 .or_default() += kept as u64;
-            self.buffered += batch.get_array_memory_size();
-            self.buffers.entry(key).or_default().push(batch);
+            let bytes = batch.get_array_memory_size();
+            self.buffered += bytes;
+            let b = self.buffers.entry(key.clone()).or_insert_with(|| Buffered {
+                batches: Vec::new(),
+                bytes: 0,
+                first_chunk: chunk_no,
+            });
+            b.batches.push(batch);
+            b.bytes += bytes;
+            parts.push(key);
         }
+        let mut held = Held {
+            chunk: chunk_no,
+            parts,
+            sources: Vec::with_capacity(chunk.objects.len()),
+            quarantine: Vec::new(),
+        };
         for d in chunk.objects {
-            self.quarantine.extend_from_slice(&d.quarantine);
-            self.sources.push(SourceEntry {
+            held.quarantine.extend_from_slice(&d.quarantine);
+            held.sources.push(SourceEntry {
                 uri: d.obj.uri,
                 size: d.obj.size,
                 modified: d.obj.modified,
@@ -570,31 +606,80 @@ impl Writer<'_> {
                 window,
             });
         }
+        self.held.push(held);
         if self.buffered >= self.budget {
-            self.checkpoint(state, summary).await?;
+            self.checkpoint(state, summary, false).await?;
         }
         Ok(())
     }
 
-    /// Hand everything buffered to a background task that encodes and writes it, and commit
-    /// the previous checkpoint once its files are in place. Decoding goes on while a
-    /// checkpoint is written (at most one in flight: memory stays within twice the budget).
-    async fn checkpoint(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
+    /// Hand rows to a background task that encodes and writes them, and commit the previous
+    /// checkpoint once its files are in place. Decoding goes on while a checkpoint is written
+    /// (at most one in flight). With `all`, every row is written (the end of the run);
+    /// otherwise the oldest days' partitions, until half the budget is left: the newest days
+    /// are still filling (their late events come with the next day's deliveries), and written
+    /// later they make one file where now they would make two. Fewer, larger files are what
+    /// queries want most. Source objects are committed once all their rows are written.
+    async fn checkpoint(
+        &mut self,
+        state: &mut LakeState,
+        summary: &mut Summary,
+        all: bool,
+    ) -> Result<()> {
         self.commit_pending(state, summary).await?;
-        // Every row added before this epoch is now committed.
+        // Every row added before this epoch is now committed, except those still buffered.
         let epoch = self.epoch;
-        self.seen.retain(|_, s| s.touched >= epoch);
+        let buffers = &self.buffers;
+        self.seen
+            .retain(|k, s| s.touched >= epoch || buffers.contains_key(k));
         self.epoch += 1;
-        if self.buffers.is_empty()
-            && self.sources.is_empty()
-            && self.listed.is_empty()
-            && self.quarantine.is_empty()
-        {
+        let flush: Vec<PartitionKey> = if all {
+            self.buffers.keys().cloned().collect()
+        } else {
+            let mut by_age: Vec<(&PartitionKey, usize)> =
+                self.buffers.iter().map(|(k, b)| (k, b.bytes)).collect();
+            by_age.sort_by_key(|(k, _)| k.date);
+            let mut left = self.buffered;
+            let mut flush = Vec::new();
+            for (k, bytes) in by_age {
+                if left <= self.budget / 2 {
+                    break;
+                }
+                flush.push(k.clone());
+                left -= bytes;
+            }
+            flush
+        };
+        let mut parts = Vec::with_capacity(flush.len());
+        for key in flush {
+            let b = self.buffers.remove(&key).expect("a buffered partition");
+            self.buffered -= b.bytes;
+            parts.push((key, b.batches));
+        }
+        // A chunk's sources are ready when none of the partitions they gave rows to still
+        // holds rows from that chunk or an earlier one.
+        let buffers = &self.buffers;
+        let (ready, held): (Vec<Held>, Vec<Held>) =
+            std::mem::take(&mut self.held).into_iter().partition(|h| {
+                h.parts
+                    .iter()
+                    .all(|p| buffers.get(p).is_none_or(|b| b.first_chunk > h.chunk))
+            });
+        self.held = held;
+        let mut sources = Vec::new();
+        let mut quarantine_data = Vec::new();
+        for h in ready {
+            sources.extend(h.sources);
+            quarantine_data.extend_from_slice(&h.quarantine);
+        }
+        let listed = if all {
+            std::mem::take(&mut self.listed)
+        } else {
+            Vec::new()
+        };
+        if parts.is_empty() && sources.is_empty() && listed.is_empty() {
             return Ok(());
         }
-        let parts: Vec<(PartitionKey, Vec<RecordBatch>)> =
-            std::mem::take(&mut self.buffers).into_iter().collect();
-        self.buffered = 0;
         // File names are fixed here so that commits, made in order, name them in order.
         let mut named = Vec::with_capacity(parts.len());
         for (key, batches) in parts {
@@ -608,7 +693,7 @@ impl Writer<'_> {
             self.seq += 1;
             named.push((key, batches, path));
         }
-        let quarantine = (!self.quarantine.is_empty()).then(|| {
+        let quarantine = (!quarantine_data.is_empty()).then(|| {
             let path = format!(
                 "{QUARANTINE_DIR}/{}{}-{:06}.ndjson",
                 crate::state::OUR_PREFIX,
@@ -616,7 +701,7 @@ impl Writer<'_> {
                 self.seq
             );
             self.seq += 1;
-            (path, std::mem::take(&mut self.quarantine))
+            (path, quarantine_data)
         });
         let lake = self.lake.clone();
         let task = tokio::spawn(async move {
@@ -649,8 +734,8 @@ impl Writer<'_> {
         });
         self.pending = Some(Pending {
             task,
-            sources: std::mem::take(&mut self.sources),
-            listed: std::mem::take(&mut self.listed),
+            sources,
+            listed,
         });
         Ok(())
     }
@@ -679,7 +764,8 @@ impl Writer<'_> {
 
     /// The last checkpoint, committed.
     async fn finish(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
-        self.checkpoint(state, summary).await?;
+        self.checkpoint(state, summary, true).await?;
+        debug_assert!(self.held.is_empty(), "every source committed");
         self.commit_pending(state, summary).await
     }
 }
@@ -872,12 +958,12 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         run: run_id(),
         seq: 0,
         buffers: BTreeMap::new(),
+        chunks: 0,
         seen: HashMap::new(),
         epoch: 0,
         buffered: 0,
         budget: opts.buffer_bytes.max(1),
-        sources: Vec::new(),
-        quarantine: Vec::new(),
+        held: Vec::new(),
         listed: Vec::new(),
         pending: None,
     };

@@ -149,6 +149,33 @@ const UNIQUE_COLUMNS: &[&str] = &[
     "sourceindex",
 ];
 
+/// Leaf columns worth compressing: free text and per-event values. The others (names, types,
+/// codes, account IDs: dictionary-encoded, a few bytes a row) are left uncompressed, so
+/// reading one costs no decompression context: measured, creating zstd contexts was 6% of a
+/// GROUP BY over the lake, and these columns are what queries read most.
+const COMPRESSED_COLUMNS: &[&str] = &[
+    "eventid",
+    "requestid",
+    "eventtime",
+    "sharedeventid",
+    "requestparameters",
+    "responseelements",
+    "additionaleventdata",
+    "sourceindex",
+    "sourceobject",
+    "unmappedfields",
+    "useragent",
+    "errormessage",
+    "serviceeventdetails",
+    "insightdetails",
+    "useridentity.principalid",
+    "useridentity.accesskeyid",
+    "useridentity.sessioncontext.attributes.creationdate",
+    "useridentity.sessioncontext.webidfederationdata.attributes",
+    "resources.list.item.arn",
+    "tlsdetails.clientprovidedhostheader",
+];
+
 fn writer_properties(table: Table) -> Result<WriterProperties> {
     let schema = table.schema();
     let descr = ArrowSchemaConverter::new().convert(&schema)?;
@@ -160,6 +187,12 @@ fn writer_properties(table: Table) -> Result<WriterProperties> {
     // would build one (up to its size limit, per column) before falling back to plain.
     for column in UNIQUE_COLUMNS {
         props = props.set_column_dictionary_enabled(ColumnPath::from(*column), false);
+    }
+    for i in 0..descr.num_columns() {
+        let path = descr.column(i).path().clone();
+        if !COMPRESSED_COLUMNS.contains(&path.string().as_str()) {
+            props = props.set_column_compression(path, Compression::UNCOMPRESSED);
+        }
     }
     Ok(props
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))

@@ -27,9 +27,14 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     // was 60 of the 90 ms of a GROUP BY; row groups are still pruned by their statistics when
     // the scan opens each file. `SET datafusion.execution.collect_statistics = true` brings
     // it back (count(*) from footers alone, join order from row counts).
+    // Twice as many partitions as cores: a partition waiting on a file read (object_store
+    // reads local files on the blocking pool) leaves its core to another. Measured over the
+    // benchmark's 15 queries on a 1M-event lake: 10% less time than one per core.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let config = SessionConfig::new()
         .with_information_schema(true)
-        .with_collect_statistics(false);
+        .with_collect_statistics(false)
+        .with_target_partitions(2 * cores);
     let ctx = SessionContext::new_with_config(config);
     if let Some(rest) = lake.url.strip_prefix("s3://") {
         // DataFusion reads the lake's objects through the same S3 configuration ingest used.
