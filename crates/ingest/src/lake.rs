@@ -13,6 +13,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
@@ -246,7 +247,13 @@ pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<(Vec<u8
     let input: Vec<&RecordBatch> = batches.iter().collect();
     let size: usize = batches.iter().map(|b| b.get_array_memory_size()).sum();
     let mut buf = Vec::with_capacity(size / 8);
-    let mut writer = ArrowWriter::try_new(&mut buf, schema, Some(writer_properties(table)?))?;
+    // No embedded Arrow schema: the Parquet types say the same (UTC timestamps, UTF-8
+    // strings, the lists' item names), and every reader of every file would decode and
+    // verify it. Measured: 4% of a GROUP BY over the lake.
+    let options = ArrowWriterOptions::new()
+        .with_properties(writer_properties(table)?)
+        .with_skip_arrow_metadata(true);
+    let mut writer = ArrowWriter::try_new_with_options(&mut buf, schema, options)?;
     for slice in indices.values().chunks(ENCODE_SLICE_ROWS) {
         let at: Vec<(usize, usize)> = slice
             .iter()

@@ -1,7 +1,14 @@
 //! A JSONPath, the subset Presto/Athena's JSON functions take: `$`, `.key`, `["key"]`,
 //! `['key']`, `[0]`, `[*]`, `.*`. Keys may hold `-`, `:` and other characters in the
 //! bracket form.
+//!
+//! A path is applied either to a parsed [`Value`] ([`JsonPath::extract`]) or, for a chain of
+//! keys and indexes, straight to a document's text ([`JsonPath::scan`]), which gives the same
+//! answers without building the document's tree.
 
+use std::ops::Range;
+
+use jiter::{Jiter, JiterError, Peek};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +119,201 @@ impl JsonPath {
     }
 }
 
+/// What [`JsonPath::scan`] found in a document.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Scan {
+    /// The text of the selected value, as a range of the document.
+    Found(Range<usize>),
+    /// Nothing selected, or the document is not valid JSON: `extract` on the parsed
+    /// document would give no value either.
+    Missing,
+    /// Nested deeper than the scan follows; only a full parse can tell.
+    TooDeep,
+}
+
+/// How deep the scan follows containers. serde_json refuses documents nested 128 deep, so
+/// a document reaching this depth goes back to the parse rather than the scan risking an
+/// answer for a document the parse rejects.
+const MAX_SCAN_DEPTH: usize = 100;
+
+impl JsonPath {
+    /// Whether [`JsonPath::scan`] can answer for this path. A wildcard selects several
+    /// values and a negative index counts from an array's end, which a single forward pass
+    /// does not know when it meets the element.
+    pub fn is_scannable(&self) -> bool {
+        self.steps.iter().all(|s| match s {
+            Step::Key(_) => true,
+            Step::Index(i) => *i >= 0,
+            Step::Wildcard => false,
+        })
+    }
+
+    /// Finds the value the path selects in `doc` without building its tree, for a path that
+    /// [`is_scannable`](JsonPath::is_scannable). The answer is the one [`JsonPath::extract`]
+    /// gives on `serde_json::from_str(doc)`: the whole document is still validated as
+    /// serde_json would (a value found before a syntax error is not an answer), and of
+    /// duplicate keys the last counts. `tape` is scratch space for keys with escapes, kept
+    /// across documents.
+    pub(crate) fn scan(&self, doc: &str, tape: &mut Vec<u8>) -> Scan {
+        debug_assert!(self.is_scannable());
+        let mut scanner = Scanner {
+            jiter: Jiter::with_tape(doc.as_bytes(), std::mem::take(tape)),
+            depth: 0,
+        };
+        let found = scanner.select(&self.steps).and_then(|found| {
+            scanner.jiter.finish()?;
+            Ok(found)
+        });
+        *tape = scanner.jiter.into_tape();
+        match found {
+            Ok(Some(range)) => Scan::Found(range),
+            Ok(None) | Err(Stop::Invalid) => Scan::Missing,
+            Err(Stop::TooDeep) => Scan::TooDeep,
+        }
+    }
+}
+
+/// Why a scan gave up before the end of the document.
+enum Stop {
+    Invalid,
+    TooDeep,
+}
+
+impl From<JiterError> for Stop {
+    fn from(_: JiterError) -> Stop {
+        Stop::Invalid
+    }
+}
+
+/// One pass over a document: the values on the path are entered, all others skipped, and
+/// everything is checked as strictly as serde_json parses it.
+struct Scanner<'j> {
+    jiter: Jiter<'j>,
+    depth: usize,
+}
+
+impl Scanner<'_> {
+    /// Consumes the next value and returns where `steps` lead inside it.
+    fn select(&mut self, steps: &[Step]) -> Result<Option<Range<usize>>, Stop> {
+        let peek = self.jiter.peek()?;
+        match steps.split_first() {
+            None => {
+                let start = self.jiter.current_index();
+                self.skip(peek)?;
+                Ok(Some(start..self.jiter.current_index()))
+            }
+            Some((Step::Key(key), rest)) if peek == Peek::Object => {
+                self.enter()?;
+                let mut found = None;
+                let mut is_match = self.jiter.known_object()?.map(|k| k == key.as_str());
+                while let Some(m) = is_match {
+                    // Not `found.or(...)`: a parsed object keeps a duplicate key's last
+                    // value, even when the path then leads nowhere inside it.
+                    if m {
+                        found = self.select(rest)?;
+                    } else {
+                        self.skip_next()?;
+                    }
+                    is_match = self.jiter.next_key()?.map(|k| k == key.as_str());
+                }
+                self.depth -= 1;
+                Ok(found)
+            }
+            Some((Step::Index(index), rest)) if peek == Peek::Array => {
+                self.enter()?;
+                let mut found = None;
+                let mut i = 0;
+                while let Some(elem) = self.next_element(i)? {
+                    if i as i64 == *index {
+                        found = self.select(rest)?;
+                    } else {
+                        self.skip(elem)?;
+                    }
+                    i += 1;
+                }
+                self.depth -= 1;
+                Ok(found)
+            }
+            _ => {
+                self.skip(peek)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The first element of the array just entered (`i == 0`) or the next one.
+    fn next_element(&mut self, i: usize) -> Result<Option<Peek>, Stop> {
+        Ok(if i == 0 {
+            self.jiter.known_array()?
+        } else {
+            self.jiter.array_step()?
+        })
+    }
+
+    fn skip_next(&mut self) -> Result<(), Stop> {
+        let peek = self.jiter.peek()?;
+        self.skip(peek)
+    }
+
+    /// Consumes a value, validating it. Not `Jiter::known_skip`: that allows deeper nesting
+    /// than serde_json, and numbers serde_json rejects as out of range.
+    fn skip(&mut self, peek: Peek) -> Result<(), Stop> {
+        match peek {
+            Peek::Null => self.jiter.known_null()?,
+            Peek::True | Peek::False => {
+                self.jiter.known_bool(peek)?;
+            }
+            // The input is a `&str`, so the UTF-8 check that the bytes variant leaves out
+            // is not needed; escapes are still checked.
+            Peek::String => {
+                self.jiter.known_bytes()?;
+            }
+            Peek::Array => {
+                self.enter()?;
+                let mut elem = self.jiter.known_array()?;
+                while let Some(peek) = elem {
+                    self.skip(peek)?;
+                    elem = self.jiter.array_step()?;
+                }
+                self.depth -= 1;
+            }
+            Peek::Object => {
+                self.enter()?;
+                let mut key = self.jiter.next_object_bytes()?.is_some();
+                while key {
+                    self.skip_next()?;
+                    key = self.jiter.next_key_bytes()?.is_some();
+                }
+                self.depth -= 1;
+            }
+            _ => {
+                let number = self.jiter.known_number_bytes(peek)?;
+                if !serde_accepts_number(number) {
+                    return Err(Stop::Invalid);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn enter(&mut self) -> Result<(), Stop> {
+        self.depth += 1;
+        if self.depth >= MAX_SCAN_DEPTH {
+            return Err(Stop::TooDeep);
+        }
+        Ok(())
+    }
+}
+
+/// Whether serde_json parses a number that has JSON's syntax. It refuses those beyond
+/// `f64`'s range, which takes an exponent or some 309 digits; others need no second look.
+fn serde_accepts_number(number: &[u8]) -> bool {
+    let may_overflow = number.len() > 300 || number.iter().any(|b| matches!(b, b'e' | b'E'));
+    !may_overflow
+        || std::str::from_utf8(number)
+            .is_ok_and(|n| serde_json::from_str::<serde_json::Number>(n).is_ok())
+}
+
 fn quoted(s: &str, q: char) -> Option<(String, &str)> {
     let body = &s[1..];
     let mut out = String::new();
@@ -151,5 +353,36 @@ mod tests {
         assert_eq!(get("$"), Some(v.clone()));
         assert!(JsonPath::parse("a.b").is_err());
         assert!(JsonPath::parse("$.a[").is_err());
+    }
+
+    /// The text `scan` finds, or what it says instead.
+    fn scan<'d>(path: &str, doc: &'d str) -> Result<&'d str, Scan> {
+        match JsonPath::parse(path).unwrap().scan(doc, &mut Vec::new()) {
+            Scan::Found(range) => Ok(&doc[range]),
+            other => Err(other),
+        }
+    }
+
+    #[test]
+    fn scan_finds_the_text_of_the_value() {
+        let doc = r#"{"a":{"b":[10,{"c":"x"}]},"x-amz-copy-source":"bkt/k","k":{"m":2}}"#;
+        assert_eq!(scan("$.a.b[0]", doc), Ok("10"));
+        assert_eq!(scan("$.a.b[1].c", doc), Ok(r#""x""#));
+        assert_eq!(scan("$.a.b[1]", doc), Ok(r#"{"c":"x"}"#));
+        assert_eq!(scan("$[\"x-amz-copy-source\"]", doc), Ok(r#""bkt/k""#));
+        assert_eq!(scan("$", doc), Ok(doc));
+        assert_eq!(scan("$.a.b[2]", doc), Err(Scan::Missing));
+        assert_eq!(scan("$.k.m.n", doc), Err(Scan::Missing));
+        assert_eq!(scan("$.a", " { \"a\" :\n [ 1 ] \n} "), Ok("[ 1 ]"));
+        assert_eq!(scan("$.a", r#"{"\u0061":1,"a":"last"}"#), Ok(r#""last""#));
+        assert_eq!(scan("$.a", r#"{"a":1,"b":[}"#), Err(Scan::Missing));
+        assert_eq!(scan("$.a", r#"{"a":1,"b":1e999}"#), Err(Scan::Missing));
+        assert_eq!(scan("$.a", r#"{"a":1} x"#), Err(Scan::Missing));
+        let deep = format!(r#"{{"a":1,"d":{}{}}}"#, "[".repeat(100), "]".repeat(100));
+        assert_eq!(scan("$.a", &deep), Err(Scan::TooDeep));
+
+        let scannable = |p: &str| JsonPath::parse(p).unwrap().is_scannable();
+        assert!(scannable("$") && scannable("$.a[0]['b c']"));
+        assert!(!scannable("$.a[-1]") && !scannable("$.a.*") && !scannable("$.a[*].b"));
     }
 }
