@@ -1,5 +1,5 @@
 //! The third-party CloudTrail logs in ../shared/data (when present): every record
-//! accounted for, one row per eventID, every row equal to its input record.
+//! accounted for, one row per eventID in each partition, every row equal to its input record.
 
 use std::collections::HashSet;
 

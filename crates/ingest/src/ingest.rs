@@ -550,14 +550,15 @@ impl Writer<'_> {
             seen.touched = self.epoch;
             let mut keep = Vec::with_capacity(keys.len());
             for k in &keys {
-                let fresh = if seen.run.contains(k) {
-                    summary.duplicates_in_run += 1;
-                    false
-                } else if seen.lake.contains(k) {
+                // The two sets never share a key (neither takes one the other has), so one
+                // lookup and one insert decide.
+                let fresh = if seen.lake.contains(k) {
                     summary.duplicates_in_lake += 1;
                     false
+                } else if !seen.run.insert(*k) {
+                    summary.duplicates_in_run += 1;
+                    false
                 } else {
-                    seen.run.insert(*k);
                     true
                 };
                 keep.push(fresh);

