@@ -173,9 +173,22 @@ const TEXT_COLUMNS: &[&str] = &[
 fn writer_properties(table: Table) -> Result<WriterProperties> {
     let schema = table.schema();
     let descr = ArrowSchemaConverter::new().convert(&schema)?;
-    let time_leaf = (0..descr.num_columns())
-        .find(|&i| descr.column(i).path().string() == "eventtime")
-        .expect("eventtime is a leaf column");
+    // The sort columns are top-level strings and a timestamp: each is one leaf, found by name.
+    let sorting: Vec<SortingColumn> = table
+        .sort_indices()
+        .into_iter()
+        .map(|i| {
+            let name = schema.field(i).name();
+            let leaf = (0..descr.num_columns())
+                .find(|&l| descr.column(l).path().string() == *name)
+                .expect("a sort column is a leaf column");
+            SortingColumn {
+                column_idx: leaf as i32,
+                descending: false,
+                nulls_first: true,
+            }
+        })
+        .collect();
     let mut props = WriterProperties::builder();
     for i in 0..descr.num_columns() {
         let path = descr.column(i).path().clone();
@@ -190,11 +203,7 @@ fn writer_properties(table: Table) -> Result<WriterProperties> {
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: time_leaf as i32,
-            descending: false,
-            nulls_first: false,
-        }]))
+        .set_sorting_columns(Some(sorting))
         .set_created_by(format!("trailsql {}", env!("CARGO_PKG_VERSION")))
         .build())
 }
@@ -202,7 +211,7 @@ fn writer_properties(table: Table) -> Result<WriterProperties> {
 /// Rows taken from a partition's batches, in sorted order, per write to the encoder.
 const ENCODE_SLICE_ROWS: usize = 8192;
 
-/// Sort a partition's batches by (eventtime, eventid) and encode them as Parquet. Only the
+/// Sort a partition's batches by [`Table::sort_indices`] and encode them as Parquet. Only the
 /// sort keys are concatenated: the rows are taken in sorted order a slice at a time, so the
 /// memory this needs beyond its input is a slice and the encoder's pages, not a sorted copy
 /// of the partition (which grew with the partition: 4x the events, 4x the peak).
@@ -212,16 +221,16 @@ pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<(Vec<u8
         let cols: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
         Ok(concat(&cols)?)
     };
-    let sort = [
-        SortColumn {
-            values: keys(table.eventtime_index())?,
-            options: None,
-        },
-        SortColumn {
-            values: keys(table.eventid_index())?,
-            options: None,
-        },
-    ];
+    let sort = table
+        .sort_indices()
+        .into_iter()
+        .map(|i| {
+            Ok(SortColumn {
+                values: keys(i)?,
+                options: None,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let indices = lexsort_to_indices(&sort, None)?;
     drop(sort);
     // Where each batch starts among the partition's rows (an empty batch starts where the
@@ -293,21 +302,58 @@ mod tests {
     use arrow::array::TimestampMicrosecondArray;
     use serde_json::value::RawValue;
 
-    /// A batch of one record per (time, id), in the order given; eventName is the id's index.
-    fn batch(events: &[(String, String)]) -> RecordBatch {
-        let mut rows = Rows::new(Table::CloudTrail);
-        for (i, (time, id)) in events.iter().enumerate() {
+    /// A batch of one record per (time, id), in the order given. Its service and call come
+    /// from the id's index: three services, two calls each, one record in seven with neither.
+    fn batch(rows: &[(String, String)]) -> RecordBatch {
+        let mut r = Rows::new(Table::CloudTrail);
+        for (time, id) in rows {
+            let i: usize = id[2..].parse().unwrap();
+            let call = if i % 7 == 0 {
+                String::new()
+            } else {
+                format!(
+                    r#","eventSource":"s{}.amazonaws.com","eventName":"Call{}""#,
+                    i % 3,
+                    i % 2
+                )
+            };
             let text = format!(
-                r#"{{"eventTime":"{time}","eventID":"{id}","awsRegion":"eu-west-1","eventName":"E{i}"}}"#
+                r#"{{"eventTime":"{time}","eventID":"{id}","awsRegion":"eu-west-1"{call}}}"#
             );
             let raw: &RawValue = serde_json::from_str(&text).unwrap();
-            rows.append(&place(raw).unwrap(), "file:///x", i as u64);
+            r.append(&place(raw).unwrap(), "file:///x", i as u64);
         }
-        rows.finish().0
+        r.finish().0
+    }
+
+    type Row = (Option<String>, Option<String>, i64, String);
+
+    fn read_rows(data: Vec<u8>) -> Vec<Row> {
+        let mut got = Vec::new();
+        for b in read_file(bytes::Bytes::from(data)).unwrap() {
+            let col = |n: &str| b.column_by_name(n).unwrap().as_string::<i32>().clone();
+            let (source, name, id) = (col("eventsource"), col("eventname"), col("eventid"));
+            let t = b
+                .column_by_name("eventtime")
+                .unwrap()
+                .as_any()
+                .downcast_ref::<TimestampMicrosecondArray>()
+                .unwrap()
+                .clone();
+            for r in 0..b.num_rows() {
+                got.push((
+                    source.is_valid(r).then(|| source.value(r).to_owned()),
+                    name.is_valid(r).then(|| name.value(r).to_owned()),
+                    t.value(r),
+                    id.value(r).to_owned(),
+                ));
+            }
+        }
+        got
     }
 
     #[test]
-    fn a_partition_is_written_sorted_by_time_then_id_across_its_batches() {
+    fn a_partition_is_written_sorted_by_service_call_time_and_id_across_its_batches() {
         // More rows than one slice of the encoder, over three batches (one empty), with
         // times interleaved between batches and ties broken by eventID.
         let n = ENCODE_SLICE_ROWS + 500;
@@ -324,46 +370,54 @@ mod tests {
         let batches = [batch(&a), batch(&[]), batch(&b)];
         let (data, rows) = encode_partition(Table::CloudTrail, &batches).unwrap();
         assert_eq!(rows, 2 * n);
-        let mut got = Vec::new();
-        for b in read_file(bytes::Bytes::from(data)).unwrap() {
-            let t = b
-                .column_by_name("eventtime")
-                .unwrap()
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .unwrap()
-                .clone();
-            let id = b
-                .column_by_name("eventid")
-                .unwrap()
-                .as_string::<i32>()
-                .clone();
-            let name = b
-                .column_by_name("eventname")
-                .unwrap()
-                .as_string::<i32>()
-                .clone();
-            for r in 0..b.num_rows() {
-                got.push((t.value(r), id.value(r).to_owned(), name.value(r).to_owned()));
-            }
-        }
+        let got = read_rows(data);
+        // Nulls first, as the file's sorting columns declare.
         let mut sorted = got.clone();
         sorted.sort();
-        assert_eq!(got, sorted, "rows in (eventtime, eventid) order");
-        // Every input row once, with its own columns: each id keeps its own eventName.
-        let mut ids: Vec<(String, String)> = got.into_iter().map(|(_, i, n)| (i, n)).collect();
-        ids.sort();
-        let mut want: Vec<(String, String)> = a
-            .iter()
-            .chain(&b)
-            .map(|(_, id)| {
-                (
-                    id.clone(),
-                    format!("E{}", id[2..].parse::<usize>().unwrap()),
-                )
-            })
+        assert_eq!(got, sorted, "rows in (source, call, time, id) order");
+        assert_eq!(got[0].0, None);
+        assert!(
+            got.iter()
+                .any(|r| r.0.as_deref() == Some("s2.amazonaws.com"))
+        );
+        // Every input row once, with its own columns.
+        let mut have = got;
+        have.sort_by(|x, y| x.3.cmp(&y.3));
+        let want: Vec<Row> = {
+            let mut w: Vec<Row> =
+                read_rows(encode_partition(Table::CloudTrail, &[batch(&a)]).unwrap().0)
+                    .into_iter()
+                    .chain(read_rows(
+                        encode_partition(Table::CloudTrail, &[batch(&b)]).unwrap().0,
+                    ))
+                    .collect();
+            w.sort_by(|x, y| x.3.cmp(&y.3));
+            w
+        };
+        assert_eq!(have, want);
+        for r in &have {
+            let i: usize = r.3[2..].parse().unwrap();
+            let source = (i % 7 != 0).then(|| format!("s{}.amazonaws.com", i % 3));
+            assert_eq!(r.0, source, "{} keeps its own service", r.3);
+        }
+    }
+
+    #[test]
+    fn the_file_declares_its_sort_order() {
+        let rows: Vec<(String, String)> = (1..4)
+            .map(|i| (format!("2024-03-01T00:00:0{i}Z"), format!("a-{i:06}")))
             .collect();
-        want.sort();
-        assert_eq!(ids, want);
+        let (data, _) = encode_partition(Table::CloudTrail, &[batch(&rows)]).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(data)).unwrap();
+        let meta = reader.metadata();
+        let descr = meta.file_metadata().schema_descr();
+        let names: Vec<String> = meta
+            .row_group(0)
+            .sorting_columns()
+            .unwrap()
+            .iter()
+            .map(|c| descr.column(c.column_idx as usize).path().string())
+            .collect();
+        assert_eq!(names, ["eventsource", "eventname", "eventtime", "eventid"]);
     }
 }

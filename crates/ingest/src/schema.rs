@@ -201,6 +201,17 @@ impl Table {
     pub fn eventid_index(self) -> usize {
         column_index(self.specs(), "eventID")
     }
+
+    /// The columns a partition's rows are sorted by, in [`Table::schema`]: the service and
+    /// call first (where the table has them), then time and ID. Almost every CloudTrail
+    /// question names a service or a call, and rows of one call sit together, so row groups
+    /// and pages carry narrow min/max ranges for them and similar JSON compresses together.
+    pub fn sort_indices(self) -> Vec<usize> {
+        ["eventSource", "eventName", "eventTime", "eventID"]
+            .iter()
+            .filter_map(|k| self.specs().iter().position(|s| s.key == *k))
+            .collect()
+    }
 }
 
 fn column_index(specs: &[Spec], key: &str) -> usize {

@@ -1,16 +1,21 @@
 //! A lake table: DataFusion's listing table over `LAKE/<table>/date=D/region=R/`, with one
 //! addition: a predicate on `eventtime` (comparisons, BETWEEN, string or timestamp literals,
 //! also through `from_iso8601_timestamp(eventtime)`) is turned into one on the `date`
-//! partition, so a time window reads only its days without the user naming `date`.
+//! partition, so a time window reads only its days without the user naming `date`. The
+//! listing table is made for each scan with the session's Parquet options, so `SET
+//! datafusion.execution.parquet.*` applies to the lake as it does to DataFusion's own tables.
 
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use async_trait::async_trait;
 use chrono::DateTime;
 use datafusion::catalog::Session;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::datasource::listing::ListingTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
@@ -20,13 +25,43 @@ use datafusion::physical_plan::ExecutionPlan;
 
 #[derive(Debug)]
 pub struct LakeTable {
-    inner: Arc<ListingTable>,
+    url: ListingTableUrl,
+    schema: SchemaRef,
+    partition_cols: Vec<(String, DataType)>,
+    /// With the default options: what the table answers before a scan.
+    inner: ListingTable,
 }
 
 impl LakeTable {
-    pub fn new(inner: Arc<ListingTable>) -> Self {
-        LakeTable { inner }
+    /// The table of `.parquet` files under `url`, with `schema` and hive partition columns.
+    pub fn new(
+        url: ListingTableUrl,
+        schema: SchemaRef,
+        partition_cols: Vec<(String, DataType)>,
+    ) -> Result<Self> {
+        let inner = listing(&url, &schema, &partition_cols, ParquetFormat::default())?;
+        Ok(LakeTable {
+            url,
+            schema,
+            partition_cols,
+            inner,
+        })
     }
+}
+
+fn listing(
+    url: &ListingTableUrl,
+    schema: &SchemaRef,
+    partition_cols: &[(String, DataType)],
+    format: ParquetFormat,
+) -> Result<ListingTable> {
+    let options = ListingOptions::new(Arc::new(format))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partition_cols.to_vec());
+    let config = ListingTableConfig::new(url.clone())
+        .with_listing_options(options)
+        .with_schema(schema.clone());
+    ListingTable::try_new(config)
 }
 
 #[async_trait]
@@ -65,7 +100,10 @@ impl TableProvider for LakeTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut all = filters.to_vec();
         all.extend(date_filters(filters));
-        self.inner.scan(state, projection, &all, limit).await
+        let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
+        listing(&self.url, &self.schema, &self.partition_cols, format)?
+            .scan(state, projection, &all, limit)
+            .await
     }
 }
 

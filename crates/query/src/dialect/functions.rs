@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use arrow::array::StringViewArray;
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanBuilder, Date32Builder, Int64Builder, StringArray,
     StringBuilder, TimestampMicrosecondArray, TimestampMicrosecondBuilder, new_null_array,
@@ -156,17 +157,25 @@ fn n_args(name: &str, types: &[DataType], counts: &[usize]) -> Result<()> {
     }
 }
 
+/// The string type an argument is taken as: views stay views (the lake's top-level strings
+/// are read as views, and a cast would copy every value), anything else becomes `Utf8`.
+fn text(t: &DataType) -> DataType {
+    match t {
+        DataType::Utf8View => DataType::Utf8View,
+        _ => DataType::Utf8,
+    }
+}
 fn strings_1(t: &[DataType]) -> Result<Vec<DataType>> {
     n_args("function", t, &[1])?;
-    Ok(vec![DataType::Utf8])
+    Ok(vec![text(&t[0])])
 }
 fn strings_2(t: &[DataType]) -> Result<Vec<DataType>> {
     n_args("function", t, &[2])?;
-    Ok(vec![DataType::Utf8, DataType::Utf8])
+    Ok(vec![text(&t[0]), text(&t[1])])
 }
 fn string_int(t: &[DataType]) -> Result<Vec<DataType>> {
     n_args("function", t, &[2])?;
-    Ok(vec![DataType::Utf8, DataType::Int64])
+    Ok(vec![text(&t[0]), DataType::Int64])
 }
 fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
@@ -212,8 +221,41 @@ fn date32(_: &[DataType]) -> Result<DataType> {
     Ok(DataType::Date32)
 }
 
-fn strs(a: &ArrayRef) -> Result<StringArray> {
-    Ok(cast(a, &DataType::Utf8)?.as_string::<i32>().clone())
+/// A string argument, as its own array when it is `Utf8` or `Utf8View`.
+enum Text {
+    Plain(StringArray),
+    View(StringViewArray),
+}
+
+impl Text {
+    fn len(&self) -> usize {
+        match self {
+            Text::Plain(a) => a.len(),
+            Text::View(a) => a.len(),
+        }
+    }
+    fn is_null(&self, i: usize) -> bool {
+        match self {
+            Text::Plain(a) => a.is_null(i),
+            Text::View(a) => a.is_null(i),
+        }
+    }
+    fn is_valid(&self, i: usize) -> bool {
+        !self.is_null(i)
+    }
+    fn value(&self, i: usize) -> &str {
+        match self {
+            Text::Plain(a) => a.value(i),
+            Text::View(a) => a.value(i),
+        }
+    }
+}
+
+fn strs(a: &ArrayRef) -> Result<Text> {
+    Ok(match a.data_type() {
+        DataType::Utf8View => Text::View(a.as_string_view().clone()),
+        _ => Text::Plain(cast(a, &DataType::Utf8)?.as_string::<i32>().clone()),
+    })
 }
 fn micros(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     Ok(cast(a, &ts_type())?.as_primitive().clone())
@@ -224,7 +266,7 @@ fn micros(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
 /// The path of each row, parsed once when it is the same for all rows.
 struct Paths {
     constant: Option<JsonPath>,
-    arr: StringArray,
+    arr: Text,
 }
 
 impl Paths {
@@ -1116,13 +1158,26 @@ mod tests {
         Arc::new(StringArray::from(v.to_vec()))
     }
 
+    /// The function's answers, which must be the same for documents and paths given as
+    /// `Utf8` and as `Utf8View` (the lake's top-level columns are read as views).
     fn run(eval: Eval, docs: &[Option<&str>], paths: &[&str]) -> Vec<Option<String>> {
         let paths: Vec<Option<&str>> = paths.iter().map(|p| Some(*p)).collect();
-        let out = eval(&[str_array(docs), str_array(&paths)], docs.len()).unwrap();
-        let out = out.as_string::<i32>();
-        (0..docs.len())
-            .map(|i| out.is_valid(i).then(|| out.value(i).to_owned()))
-            .collect()
+        let answers = |docs: ArrayRef, paths: ArrayRef| -> Vec<Option<String>> {
+            let n = docs.len();
+            let out = eval(&[docs, paths], n).unwrap();
+            let out = out.as_string::<i32>();
+            (0..out.len())
+                .map(|i| out.is_valid(i).then(|| out.value(i).to_owned()))
+                .collect()
+        };
+        let plain = answers(str_array(docs), str_array(&paths));
+        let views = answers(
+            Arc::new(StringViewArray::from(docs.to_vec())),
+            Arc::new(StringViewArray::from(paths.clone())),
+        );
+        assert_eq!(plain, views, "the same answers from views");
+        assert_eq!(plain.len(), docs.len());
+        plain
     }
 
     /// Both functions answer as the reference for every document and path.
