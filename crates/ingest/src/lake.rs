@@ -308,7 +308,7 @@ mod tests {
         let mut r = Rows::new(Table::CloudTrail);
         for (time, id) in rows {
             let i: usize = id[2..].parse().unwrap();
-            let call = if i % 7 == 0 {
+            let call = if i.is_multiple_of(7) {
                 String::new()
             } else {
                 format!(
@@ -397,7 +397,7 @@ mod tests {
         assert_eq!(have, want);
         for r in &have {
             let i: usize = r.3[2..].parse().unwrap();
-            let source = (i % 7 != 0).then(|| format!("s{}.amazonaws.com", i % 3));
+            let source = (!i.is_multiple_of(7)).then(|| format!("s{}.amazonaws.com", i % 3));
             assert_eq!(r.0, source, "{} keeps its own service", r.3);
         }
     }
