@@ -930,6 +930,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             todo.push(obj);
         }
     }
+    state.forget_sources();
     // Delivery day first, then name: a checkpoint then holds a few days of every account and
     // region, so each partition is written in few files and its dedup keys can be dropped
     // soon after. The order is deterministic, which keeps a resumed run's choice of duplicate

@@ -97,6 +97,8 @@ pub struct LakeState {
     pub listed: HashMap<String, chrono::DateTime<chrono::Utc>>,
     pub commits: u64,
     next_seq: u64,
+    /// Set once a run has chosen what to read: `sources` is no longer kept.
+    sources_forgotten: bool,
 }
 
 impl LakeState {
@@ -137,7 +139,7 @@ impl LakeState {
             }
         }
         self.quarantine.extend(commit.quarantine.iter().cloned());
-        for s in &commit.sources {
+        for s in commit.sources.iter().filter(|_| !self.sources_forgotten) {
             let merged = match self.sources.get(&s.uri) {
                 Some(prev) if same_object(prev, s) => SourceEntry {
                     window: union(prev.window, s.window),
@@ -178,6 +180,14 @@ impl LakeState {
         self.next_seq += 1;
         self.apply(&commit);
         Ok(())
+    }
+
+    /// Drop the sources (and stop recording them): what a run needs of them is only to
+    /// choose what to read. At 4M events that is 98,000 entries, about 40 MB, which would
+    /// otherwise grow with every commit of the run.
+    pub fn forget_sources(&mut self) {
+        self.sources = HashMap::new();
+        self.sources_forgotten = true;
     }
 
     /// Whether `obj` needs reading, given what the lake holds and the window asked for.

@@ -100,10 +100,40 @@ impl TableProvider for LakeTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut all = filters.to_vec();
         all.extend(date_filters(filters));
-        let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
+        let mut options = state.default_table_options().parquet;
+        // A filter on the sort's leading columns selects runs of adjacent rows: decoding the
+        // filter columns first and the others only for those runs is then cheap, and it
+        // skips the bulk of the other columns (the JSON text). Scattered selections (an
+        // error code) cost more to skip than they save, so only such filters turn it on,
+        // and they are evaluated first. Measured on the 1M-event benchmark lake: the
+        // console-logins query (eventname = 'ConsoleLogin') 97 -> 67 ms; the three
+        // error-code queries were 6-15% slower with pushdown, so they keep it off.
+        if !options.global.pushdown_filters && all.iter().any(is_clustered) {
+            options.global.pushdown_filters = true;
+            all.sort_by_key(|f| !is_clustered(f));
+        }
+        let format = ParquetFormat::default().with_options(options);
         listing(&self.url, &self.schema, &self.partition_cols, format)?
             .scan(state, projection, &all, limit)
             .await
+    }
+}
+
+/// The columns a lake file is sorted by first ([`trailsql_ingest::schema::Table::sort_indices`]).
+const CLUSTERED: &[&str] = &["eventsource", "eventname"];
+
+/// `col = literal` or `col IN (literals)` on a clustered column.
+fn is_clustered(e: &Expr) -> bool {
+    let is_col = |e: &Expr| matches!(e, Expr::Column(c) if CLUSTERED.contains(&c.name.as_str()));
+    let is_lit = |e: &Expr| matches!(e, Expr::Literal(..));
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => (is_col(left) && is_lit(right)) || (is_lit(left) && is_col(right)),
+        Expr::InList(l) => !l.negated && is_col(&l.expr) && l.list.iter().all(is_lit),
+        _ => false,
     }
 }
 
