@@ -202,17 +202,21 @@ impl Table {
         column_index(self.specs(), "eventID")
     }
 
-    /// The columns a partition's rows are sorted by, in [`Table::schema`]: the service and
-    /// call first (where the table has them), then time and ID. Almost every CloudTrail
-    /// question names a service or a call, and rows of one call sit together, so row groups
-    /// and pages carry narrow min/max ranges for them and similar JSON compresses together.
+    /// The columns a partition's rows are sorted by, in [`Table::schema`]: the
+    /// [`CLUSTER_KEYS`] first (where the table has them), then time and ID.
     pub fn sort_indices(self) -> Vec<usize> {
-        ["eventSource", "eventName", "eventTime", "eventID"]
+        CLUSTER_KEYS
             .iter()
+            .chain(&["eventTime", "eventID"])
             .filter_map(|k| self.specs().iter().position(|s| s.key == *k))
             .collect()
     }
 }
+
+/// The keys a lake file's rows are sorted by first: the service and the call. Almost every
+/// CloudTrail question names one, and rows of one call sit together, so row groups and pages
+/// carry narrow min/max ranges for them and similar JSON compresses together.
+pub const CLUSTER_KEYS: &[&str] = &["eventSource", "eventName"];
 
 fn column_index(specs: &[Spec], key: &str) -> usize {
     specs

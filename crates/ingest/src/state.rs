@@ -139,7 +139,12 @@ impl LakeState {
             }
         }
         self.quarantine.extend(commit.quarantine.iter().cloned());
-        for s in commit.sources.iter().filter(|_| !self.sources_forgotten) {
+        let sources: &[SourceEntry] = if self.sources_forgotten {
+            &[]
+        } else {
+            &commit.sources
+        };
+        for s in sources {
             let merged = match self.sources.get(&s.uri) {
                 Some(prev) if same_object(prev, s) => SourceEntry {
                     window: union(prev.window, s.window),

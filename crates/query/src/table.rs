@@ -22,6 +22,7 @@ use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
 use datafusion::physical_plan::ExecutionPlan;
+use trailsql_ingest::schema::{CLUSTER_KEYS, column_name};
 
 #[derive(Debug)]
 pub struct LakeTable {
@@ -119,12 +120,10 @@ impl TableProvider for LakeTable {
     }
 }
 
-/// The columns a lake file is sorted by first ([`trailsql_ingest::schema::Table::sort_indices`]).
-const CLUSTERED: &[&str] = &["eventsource", "eventname"];
-
-/// `col = literal` or `col IN (literals)` on a clustered column.
+/// `col = literal` or `col IN (literals)` on a column the lake's files are sorted by first
+/// ([`CLUSTER_KEYS`]).
 fn is_clustered(e: &Expr) -> bool {
-    let is_col = |e: &Expr| matches!(e, Expr::Column(c) if CLUSTERED.contains(&c.name.as_str()));
+    let is_col = |e: &Expr| matches!(e, Expr::Column(c) if CLUSTER_KEYS.iter().any(|k| column_name(k) == c.name));
     let is_lit = |e: &Expr| matches!(e, Expr::Literal(..));
     match e {
         Expr::BinaryExpr(BinaryExpr {
