@@ -13,15 +13,18 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
-use crate::lake::{Lake, encode_partition, read_event_keys};
-use crate::rows::{self, PartitionKey, Rows};
+use trailsql_lake::file::{encode_partition, read_event_keys};
+use trailsql_lake::state::{self as lake_state};
+use trailsql_lake::{Lake, PartitionKey};
+
+use crate::rows::{self, Rows};
 use crate::shape::{self, Verdict};
 use crate::source::{self, SourceObject};
-use crate::state::{
-    Commit, FileEntry, LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceStatus,
-};
 use crate::time::Micros;
 use crate::{Error, Result};
+use trailsql_lake::state::{
+    Commit, FileEntry, LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceStatus,
+};
 
 /// What to ingest, where, and how.
 #[derive(Debug, Clone)]
@@ -486,7 +489,7 @@ struct Writer<'a> {
     /// Chunks whose sources are not committed yet, in order.
     held: Vec<Held>,
     /// Listing marks, committed with the run's last checkpoint.
-    listed: Vec<crate::state::Listed>,
+    listed: Vec<lake_state::Listed>,
     pending: Option<Pending>,
 }
 
@@ -502,7 +505,7 @@ impl Writer<'_> {
             let lake = self.lake;
             // This run's own committed files are told apart by name, so a duplicate of one of
             // their rows is counted as a duplicate within the run.
-            let ours = format!("{}{}-", crate::state::OUR_PREFIX, self.run);
+            let ours = format!("{}{}-", lake_state::OUR_PREFIX, self.run);
             let loaded: Vec<(bool, Vec<u128>)> = futures::stream::iter(files)
                 .map(|path| {
                     let mine = path
@@ -687,7 +690,7 @@ impl Writer<'_> {
             let path = format!(
                 "{}/{}{}-{:06}.parquet",
                 key.dir(),
-                crate::state::OUR_PREFIX,
+                lake_state::OUR_PREFIX,
                 self.run,
                 self.seq
             );
@@ -697,7 +700,7 @@ impl Writer<'_> {
         let quarantine = (!quarantine_data.is_empty()).then(|| {
             let path = format!(
                 "{QUARANTINE_DIR}/{}{}-{:06}.ndjson",
-                crate::state::OUR_PREFIX,
+                lake_state::OUR_PREFIX,
                 self.run,
                 self.seq
             );
@@ -776,7 +779,7 @@ impl Writer<'_> {
 struct Pending {
     task: tokio::task::JoinHandle<Result<(Vec<FileEntry>, Vec<String>)>>,
     sources: Vec<SourceEntry>,
-    listed: Vec<crate::state::Listed>,
+    listed: Vec<lake_state::Listed>,
 }
 
 /// Run an ingest.
@@ -804,15 +807,12 @@ async fn verify_sources(
     v.accounts = opts.accounts.clone();
     v.regions = opts.regions.clone();
     let report = verify::verify(&v).await?;
-    let now = Utc::now();
-    let file = format!(
-        "{}/verified-{}-{:08x}.parquet",
-        verify::SOURCES_TABLE,
-        now.format("%Y%m%dT%H%M%S%.6fZ"),
-        std::process::id()
-    );
-    lake.put(&file, verify::sources_parquet(&report, now)?)
-        .await?;
+    let file = trailsql_lake::sources::append_verdicts(
+        lake,
+        &verify::source_verdicts(&report),
+        Utc::now(),
+    )
+    .await?;
     let mut out = Verification {
         table_file: file,
         ..Default::default()
@@ -872,7 +872,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                 (Some(_), None) => false,
             };
         if arg.starts_with("s3://") && complete {
-            marks.push(crate::state::Listed {
+            marks.push(lake_state::Listed {
                 source: mark_key,
                 at: listed_at,
             });

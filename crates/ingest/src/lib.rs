@@ -4,12 +4,9 @@
 mod error;
 mod ingest;
 pub mod json;
-pub mod lake;
 pub mod rows;
-pub mod schema;
 pub mod shape;
 pub mod source;
-pub mod state;
 pub mod time;
 pub mod verify;
 

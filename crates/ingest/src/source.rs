@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -58,22 +57,7 @@ impl SourceObject {
     }
 }
 
-/// An S3 store for `bucket`, configured the standard AWS way (environment: credentials,
-/// `AWS_REGION`, `AWS_ENDPOINT_URL` for S3-compatible stores).
-pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Ok(endpoint) =
-        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-    {
-        if endpoint.starts_with("http://") {
-            b = b.with_allow_http(true);
-        }
-        b = b
-            .with_endpoint(endpoint)
-            .with_virtual_hosted_style_request(false);
-    }
-    Ok(Arc::new(b.build()?))
-}
+pub use trailsql_lake::s3_store;
 
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '[', '{'])

@@ -2,7 +2,7 @@
 //! Spark, DuckDB), so the same Parquet files serve a distributed engine.
 
 use arrow::datatypes::DataType;
-use trailsql_ingest::schema::Table;
+use trailsql_lake::schema::Table;
 
 use crate::{Error, Result};
 

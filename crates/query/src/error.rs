@@ -13,7 +13,7 @@ pub enum Error {
     #[error("arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("lake: {0}")]
-    Lake(#[from] trailsql_ingest::Error),
+    Lake(#[from] trailsql_lake::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

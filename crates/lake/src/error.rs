@@ -1,0 +1,23 @@
+//! The lake error: what can go wrong opening, reading or changing a lake.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid lake location {0:?}: {1}")]
+    InvalidLake(String, String),
+    #[error("the lake is locked by another ingest ({0}); if none is running, delete {1}")]
+    Locked(String, String),
+    #[error("lake state is corrupt: {0}")]
+    CorruptState(String),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
