@@ -13,6 +13,11 @@ fi
 if ! python3 -c 'import pyspark' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check pyspark
 fi
+# The Python Delta reader (delta-rs), one of the readers the lake's Delta tables are checked
+# against.
+if ! python3 -c 'import deltalake' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check deltalake==1.6.6
+fi
 # A real S3-compatible server on loopback for the S3 tests.
 if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'

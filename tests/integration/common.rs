@@ -201,9 +201,49 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The data files the table's Delta log names at its latest version, with the version that
+/// added each (read from the log's JSON commits, as any Delta reader would).
+pub fn committed_files(lake: &Path, table: Table) -> Vec<(PathBuf, u64)> {
+    let log = lake.join(table.name()).join("_delta_log");
+    let Ok(rd) = std::fs::read_dir(&log) else {
+        return Vec::new();
+    };
+    let mut commits: Vec<(u64, PathBuf)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let p = e.path();
+            let v = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((v, p))
+        })
+        .collect();
+    commits.sort();
+    let mut live: std::collections::BTreeMap<String, u64> = Default::default();
+    for (version, path) in commits {
+        for line in std::fs::read_to_string(path).unwrap().lines() {
+            let action: Value = serde_json::from_str(line).unwrap();
+            let decoded =
+                |v: &Value| trailsql_lake::partition::unescape(v["path"].as_str().unwrap());
+            if let Some(add) = action.get("add") {
+                live.insert(decoded(add), version);
+            } else if let Some(remove) = action.get("remove") {
+                live.remove(&decoded(remove));
+            }
+        }
+    }
+    live.into_iter()
+        .map(|(p, v)| (lake.join(table.name()).join(p), v))
+        .collect()
+}
+
 pub fn lake_batches(lake: &Path, table: Table) -> Vec<(PathBuf, RecordBatch)> {
-    parquet_files(&lake.join(table.name()))
+    committed_files(lake, table)
         .into_iter()
+        .map(|(f, _)| f)
         .flat_map(|f| {
             let data = bytes::Bytes::from(std::fs::read(&f).unwrap());
             trailsql_lake::file::read_file(data)

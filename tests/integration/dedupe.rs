@@ -205,25 +205,49 @@ fn a_run_in_many_partial_checkpoints_commits_every_source_and_every_row_once() {
     }
     let q = "SELECT date, region, count(*), count(DISTINCT eventid), min(eventtime), max(eventtime) FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2";
     assert_eq!(sql(&small, q, "csv"), sql(&big, q, "csv"));
-    // The invariant crash safety rests on: no commit names a source before every row read
-    // from it is in a file of that commit or an earlier one.
-    let log = small.join("_trailsql/log");
-    let mut commits: Vec<_> = std::fs::read_dir(&log)
+    // The invariant crash safety rests on: no source record names a source before every
+    // row read from it is in a file of a Delta version committed before the record.
+    let mut records: Vec<_> = std::fs::read_dir(small.join("_trailsql/sources"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    commits.sort();
-    let (mut file_commit, mut source_commit) = (HashMap::new(), HashMap::new());
-    for (i, c) in commits.iter().enumerate() {
+    records.sort();
+    let mut versions: HashMap<String, u64> = HashMap::new();
+    let mut source_commit: HashMap<(String, String), u64> = HashMap::new();
+    for r in &records {
         let v: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(c).unwrap()).unwrap();
-        for f in v["files"].as_array().unwrap() {
-            file_commit.insert(f["path"].as_str().unwrap().to_owned(), i);
+            serde_json::from_str(&std::fs::read_to_string(r).unwrap()).unwrap();
+        for (table, version) in v["versions"].as_object().unwrap() {
+            let at = versions.entry(table.clone()).or_default();
+            *at = (*at).max(version.as_u64().unwrap());
         }
         for src in v["sources"].as_array().unwrap() {
-            source_commit.insert(src["uri"].as_str().unwrap().to_owned(), i);
+            for table in Table::ALL {
+                if let Some(at) = versions.get(table.name()) {
+                    source_commit.insert(
+                        (
+                            table.name().to_owned(),
+                            src["uri"].as_str().unwrap().to_owned(),
+                        ),
+                        *at,
+                    );
+                }
+            }
         }
     }
+    let file_commit: HashMap<String, u64> = Table::ALL
+        .iter()
+        .flat_map(|t| committed_files(&small, *t))
+        .map(|(p, v)| {
+            (
+                p.strip_prefix(&small)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                v,
+            )
+        })
+        .collect();
     let mut checked = 0;
     for table in Table::ALL {
         for (file, batch) in lake_batches(&small, table) {
@@ -238,10 +262,10 @@ fn a_run_in_many_partial_checkpoints_commits_every_source_and_every_row_once() {
                 .unwrap()
                 .as_string::<i32>();
             for so in sources.iter().flatten() {
+                let recorded = source_commit[&(table.name().to_owned(), so.to_owned())];
                 assert!(
-                    written <= source_commit[so],
-                    "{so} committed in commit {} before its row in {rel} (commit {written})",
-                    source_commit[so]
+                    written <= recorded,
+                    "{so} recorded after version {recorded}, before its row in {rel} (version {written})",
                 );
                 checked += 1;
             }

@@ -4,6 +4,7 @@
 mod common;
 mod crash;
 mod dedupe;
+mod lake;
 mod lookup;
 mod readers;
 mod repl;

@@ -328,3 +328,56 @@ print(json.dumps({
     assert_eq!(v["regions"], serde_json::json!(want));
     assert_eq!(v["found"], serde_json::json!([1, 1, 1, 1, 1]));
 }
+
+/// The Python `deltalake` package (delta-rs, as pandas and polars users read Delta) reads
+/// the tables as Delta tables: the rows trailsql shows, the partition values as written, and
+/// not the file of a killed run that no version names.
+#[test]
+fn the_deltalake_package_reads_the_rows_trailsql_shows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    crate::shapes::shapes_dir(&src);
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+    let (file, _) = committed_files(&lake, trailsql_lake::schema::Table::CloudTrail)
+        .into_iter()
+        .next()
+        .unwrap();
+    std::fs::copy(&file, file.with_file_name("part-killed-000001.parquet")).unwrap();
+    let script = r#"
+import json, sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1] + "/cloudtrail").to_pyarrow_table()
+rows = sorted(zip(t.column("date").to_pylist(), t.column("region").to_pylist(),
+                  [x or "" for x in t.column("eventid").to_pylist()]))
+print(json.dumps([list(r) for r in rows]))
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&lake)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "deltalake failed (pip install deltalake): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let ours = sql(
+        &lake,
+        "SELECT date, region, coalesce(eventid, '') FROM cloudtrail ORDER BY 1, 2, 3",
+        "csv",
+    );
+    let ours: Vec<Vec<String>> = ours
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.trim_matches('"').to_owned())
+                .collect()
+        })
+        .collect();
+    assert!(!ours.is_empty());
+    assert_eq!(theirs, ours);
+}

@@ -233,6 +233,10 @@ impl Drop for FaultyProxy {
 
 impl FaultyProxy {
     fn start(upstream: &Moto, stats: std::path::PathBuf) -> FaultyProxy {
+        FaultyProxy::start_mode(upstream, stats, "faults")
+    }
+
+    fn start_mode(upstream: &Moto, stats: std::path::PathBuf, mode: &str) -> FaultyProxy {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -243,6 +247,7 @@ impl FaultyProxy {
             .arg(port.to_string())
             .arg(&upstream.endpoint)
             .arg(&stats)
+            .arg(mode)
             .spawn()
             .unwrap();
         let start = Instant::now();
@@ -480,6 +485,78 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
         walk(&old).len() + walk(&new).len()
     );
     assert_eq!(u(&full, "objects_read"), 0);
+}
+
+/// A query over a lake in a bucket takes its files from the Delta log: the S3 server's
+/// request log shows no LIST under the data folders (only under `_delta_log/`), and the
+/// answer is the one the lake holds.
+#[test]
+fn a_query_lists_nothing_under_the_data_folders() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    upload_generated(
+        &moto,
+        &src,
+        &trailsql_gen::GenConfig {
+            events: 600,
+            days: 3,
+            accounts: 1,
+            regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            seed: 31,
+            ..Default::default()
+        },
+    );
+    let mut cmd = bin();
+    cmd.args(["--lake", "s3://lake/q", "ingest", "--json", "--quiet"])
+        .arg("s3://trail/AWSLogs/");
+    with_s3(&mut cmd, &moto);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let written = summary["written_by_table"]["cloudtrail"].as_u64().unwrap();
+
+    let proxy = FaultyProxy::start_mode(&moto, tmp.path().join("requests.json"), "clean");
+    let query = |q: &str| {
+        let mut cmd = bin();
+        cmd.args(["--lake", "s3://lake/q", "sql", "--format", "csv", "-c", q]);
+        with_s3(&mut cmd, &moto);
+        cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert_eq!(
+        query("SELECT count(*) FROM cloudtrail").lines().nth(1),
+        Some(written.to_string().as_str())
+    );
+    query("SELECT eventname, count(*) FROM cloudtrail WHERE eventtime >= '2024-01-02' GROUP BY 1");
+    let log = std::fs::read_to_string(tmp.path().join("requests.json.log")).unwrap();
+    let lists: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("GET ") && l.contains("list-type=2"))
+        .collect();
+    let data_reads = log
+        .lines()
+        .filter(|l| {
+            l.starts_with("GET ")
+                && trailsql_lake::partition::unescape(l).contains("/lake/q/cloudtrail/date=")
+        })
+        .count();
+    assert!(data_reads > 0, "the queries read data files: {log}");
+    for l in &lists {
+        let prefix = l
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("prefix="))
+            .unwrap_or("");
+        let prefix = trailsql_lake::partition::unescape(prefix);
+        assert!(
+            prefix.contains("_delta_log")
+                || prefix.contains("_trailsql")
+                || prefix.contains("cloudtrail_sources"),
+            "a LIST outside the logs: {l}"
+        );
+    }
 }
 
 const DUCKDB_S3: &str = r#"

@@ -41,6 +41,15 @@ enum Command {
     Ddl(DdlArgs),
     /// Validate log files against CloudTrail's signed digest files (offline validate-logs)
     Verify(VerifyArgs),
+    /// The lake's state: each table's Delta version, files, rows, bytes, dates, small files
+    Lake(LakeArgs),
+}
+
+#[derive(Args)]
+struct LakeArgs {
+    /// Print the state as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -385,6 +394,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Some(Command::Lake(a)) => {
+            let lake = trailsql_lake::Lake::open(&lake)?;
+            let tables = trailsql_lake::status::status(&lake).await?;
+            let mut out = std::io::stdout().lock();
+            if a.json {
+                serde_json::to_writer_pretty(&mut out, &tables)?;
+                writeln!(out)?;
+            } else {
+                trailsql_lake::status::write_status(&lake, &tables, &mut out)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Some(Command::Ddl(a)) => {
             let location = a.location.unwrap_or(lake);

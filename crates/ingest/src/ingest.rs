@@ -22,9 +22,11 @@ use crate::shape::{self, Verdict};
 use crate::source::{self, SourceObject};
 use crate::time::Micros;
 use crate::{Error, Result};
+use trailsql_lake::schema::Table;
 use trailsql_lake::state::{
-    Commit, FileEntry, LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceStatus,
+    LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceRecord, SourceStatus,
 };
+use trailsql_lake::{NewFile, TableLog};
 
 /// What to ingest, where, and how.
 #[derive(Debug, Clone)]
@@ -472,6 +474,11 @@ struct Held {
 
 struct Writer<'a> {
     lake: &'a Lake,
+    /// Each table's Delta log, at the version this run last committed or loaded.
+    logs: BTreeMap<Table, TableLog>,
+    /// Committed data files by partition: those of the version loaded at the start, and
+    /// this run's.
+    files: HashMap<PartitionKey, Vec<String>>,
     run: String,
     seq: u64,
     buffers: BTreeMap<PartitionKey, Buffered>,
@@ -494,13 +501,9 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    async fn load_partition(&mut self, state: &LakeState, key: &PartitionKey) -> Result<()> {
+    async fn load_partition(&mut self, key: &PartitionKey) -> Result<()> {
         if !self.seen.contains_key(key) {
-            let files = state
-                .by_partition
-                .get(&key.dir())
-                .cloned()
-                .unwrap_or_default();
+            let files = self.files.get(key).cloned().unwrap_or_default();
             let table = key.table;
             let lake = self.lake;
             // This run's own committed files are told apart by name, so a duplicate of one of
@@ -548,7 +551,7 @@ impl Writer<'_> {
         self.chunks += 1;
         let mut parts = Vec::new();
         for (key, batch, keys) in chunk.parts {
-            self.load_partition(state, &key).await?;
+            self.load_partition(&key).await?;
             let seen = self.seen.get_mut(&key).expect("loaded");
             seen.touched = self.epoch;
             let mut keep = Vec::with_capacity(keys.len());
@@ -712,18 +715,21 @@ impl Writer<'_> {
             // Each file is written as soon as it is encoded, so what a checkpoint holds beyond
             // its rows is the files in hand, not all of its encoded files.
             let lake_ref = &lake;
-            let files: Vec<FileEntry> = futures::stream::iter(named)
+            let files: Vec<NewFile> = futures::stream::iter(named)
                 .map(|(k, batches, path)| async move {
-                    let (data, rows) =
-                        tokio::task::spawn_blocking(move || encode_partition(k.table, &batches))
+                    let table = k.table;
+                    let enc =
+                        tokio::task::spawn_blocking(move || encode_partition(table, &batches))
                             .await
                             .map_err(|e| Error::Task(e.to_string()))??;
-                    let entry = FileEntry {
+                    let entry = NewFile {
                         path: path.clone(),
-                        rows: rows as u64,
-                        bytes: data.len() as u64,
+                        partition: k,
+                        size: enc.data.len() as u64,
+                        rows: enc.rows,
+                        stats: enc.stats,
                     };
-                    lake_ref.put(&path, data).await?;
+                    lake_ref.put(&path, enc.data).await?;
                     Ok::<_, Error>(entry)
                 })
                 .buffered(ENCODERS)
@@ -751,18 +757,47 @@ impl Writer<'_> {
         };
         let (files, quarantine) = p.task.await.map_err(|e| Error::Task(e.to_string()))??;
         summary.files_written += files.len() as u64;
-        summary.parquet_bytes += files.iter().map(|f| f.bytes).sum::<u64>();
-        let commit = Commit {
-            version: 1,
+        summary.parquet_bytes += files.iter().map(|f| f.size).sum::<u64>();
+        // One Delta commit per table with files, then the record of the sources they
+        // complete (a kill between the two re-reads those sources: their events are found
+        // in the lake and dropped as duplicates).
+        let mut versions = BTreeMap::new();
+        for table in Table::ALL {
+            let mine: Vec<NewFile> = files
+                .iter()
+                .filter(|f| f.partition.table == table)
+                .cloned()
+                .collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let log = self
+                .logs
+                .get_mut(&table)
+                .expect("every table's log is open");
+            let version = log.append(&mine, &self.run).await?;
+            versions.insert(table.name().to_owned(), version);
+            summary.commits += 1;
+            for f in mine {
+                self.files.entry(f.partition).or_default().push(f.path);
+            }
+        }
+        if versions.is_empty()
+            && quarantine.is_empty()
+            && p.sources.is_empty()
+            && p.listed.is_empty()
+        {
+            return Ok(());
+        }
+        let record = SourceRecord {
             run: self.run.clone(),
             time: Utc::now().to_rfc3339(),
-            files,
+            versions,
             quarantine,
             sources: p.sources,
             listed: p.listed,
         };
-        state.commit(self.lake, commit).await?;
-        summary.commits += 1;
+        state.record(self.lake, record).await?;
         Ok(())
     }
 
@@ -777,7 +812,7 @@ impl Writer<'_> {
 /// A checkpoint being encoded and written: its files and quarantine paths when done, and what
 /// its commit will record.
 struct Pending {
-    task: tokio::task::JoinHandle<Result<(Vec<FileEntry>, Vec<String>)>>,
+    task: tokio::task::JoinHandle<Result<(Vec<NewFile>, Vec<String>)>>,
     sources: Vec<SourceEntry>,
     listed: Vec<lake_state::Listed>,
 }
@@ -833,7 +868,16 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         ..Default::default()
     };
     let mut state = LakeState::load(lake).await?;
-    summary.leftovers_removed = state.remove_leftovers(lake).await? as u64;
+    summary.leftovers_removed = lake.remove_local_staging()? as u64;
+    let mut logs = BTreeMap::new();
+    let mut files: HashMap<PartitionKey, Vec<String>> = HashMap::new();
+    for table in Table::ALL {
+        let log = TableLog::open(lake, table).await?;
+        for f in log.snapshot()?.files {
+            files.entry(f.partition).or_default().push(f.path);
+        }
+        logs.insert(table, log);
+    }
     if let Some(keys) = &opts.verify {
         summary.verification = Some(verify_sources(opts, keys.clone(), lake).await?);
     }
@@ -957,6 +1001,8 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
 
     let mut writer = Writer {
         lake,
+        logs,
+        files,
         run: run_id(),
         seq: 0,
         buffers: BTreeMap::new(),

@@ -100,7 +100,7 @@ const ENCODE_SLICE_ROWS: usize = 8192;
 /// sort keys are concatenated: the rows are taken in sorted order a slice at a time, so the
 /// memory this needs beyond its input is a slice and the encoder's pages, not a sorted copy
 /// of the partition (which grew with the partition: 4x the events, 4x the peak).
-pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<(Vec<u8>, usize)> {
+pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<Encoded> {
     let schema = table.schema();
     let keys = |i: usize| -> Result<ArrayRef> {
         let cols: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
@@ -117,6 +117,12 @@ pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<(Vec<u8
         })
         .collect::<Result<Vec<_>>>()?;
     let indices = lexsort_to_indices(&sort, None)?;
+    let stats = table
+        .sort_indices()
+        .into_iter()
+        .zip(&sort)
+        .map(|(i, c)| ColumnStats::of(schema.field(i).name(), &c.values))
+        .collect();
     drop(sort);
     // Where each batch starts among the partition's rows (an empty batch starts where the
     // next one does, so the last batch starting at or before a row is the one holding it).
@@ -151,7 +157,106 @@ pub fn encode_partition(table: Table, batches: &[RecordBatch]) -> Result<(Vec<u8
         writer.write(&interleave_record_batch(&input, &at)?)?;
     }
     writer.close()?;
-    Ok((buf, rows))
+    Ok(Encoded {
+        data: buf,
+        rows: rows as u64,
+        stats,
+    })
+}
+
+/// A partition's rows encoded as one data file, with the statistics its log entry carries.
+#[derive(Debug)]
+pub struct Encoded {
+    pub data: Vec<u8>,
+    pub rows: u64,
+    /// Of the sort columns (eventsource, eventname, eventtime, eventid where the table has
+    /// them).
+    pub stats: Vec<ColumnStats>,
+}
+
+/// Min, max and null count of one column of a file, as Delta's statistics record them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnStats {
+    pub column: String,
+    pub min: Option<serde_json::Value>,
+    pub max: Option<serde_json::Value>,
+    pub nulls: u64,
+}
+
+/// Longer strings get no min/max: a truncated max would be below the values it stands for.
+const MAX_STAT_CHARS: usize = 256;
+
+impl ColumnStats {
+    fn of(column: &str, values: &ArrayRef) -> ColumnStats {
+        use arrow::datatypes::{DataType, TimestampMicrosecondType};
+        let (min, max) = match values.data_type() {
+            DataType::Utf8 => {
+                let s = values.as_string::<i32>();
+                let keep = |v: Option<&str>| {
+                    v.filter(|v| v.len() <= MAX_STAT_CHARS)
+                        .map(|v| serde_json::Value::from(v.to_owned()))
+                };
+                (
+                    keep(arrow::compute::min_string(s)),
+                    keep(arrow::compute::max_string(s)),
+                )
+            }
+            // Milliseconds, as Delta writers record timestamps: the min rounded down and the
+            // max up, so a reader that compares at either precision never skips a match.
+            DataType::Timestamp(..) => {
+                let t = values.as_primitive::<TimestampMicrosecondType>();
+                (
+                    arrow::compute::min(t).map(|m| stat_time(m.div_euclid(1000) * 1000)),
+                    arrow::compute::max(t).map(|m| stat_time((m + 999).div_euclid(1000) * 1000)),
+                )
+            }
+            _ => (None, None),
+        };
+        ColumnStats {
+            column: column.to_owned(),
+            min,
+            max,
+            nulls: values.null_count() as u64,
+        }
+    }
+}
+
+fn stat_time(micros: i64) -> serde_json::Value {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+        .into()
+}
+
+/// Parse a timestamp as [`ColumnStats`] writes it (or any RFC 3339 time), in microseconds.
+pub fn parse_stat_time(s: &str) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.timestamp_micros())
+}
+
+/// Delta's `stats` JSON of an add action.
+pub fn delta_stats(rows: u64, stats: &[ColumnStats]) -> String {
+    let mut min = serde_json::Map::new();
+    let mut max = serde_json::Map::new();
+    let mut nulls = serde_json::Map::new();
+    for c in stats {
+        if let Some(v) = &c.min {
+            min.insert(c.column.clone(), v.clone());
+        }
+        if let Some(v) = &c.max {
+            max.insert(c.column.clone(), v.clone());
+        }
+        nulls.insert(c.column.clone(), c.nulls.into());
+    }
+    serde_json::json!({
+        "numRecords": rows,
+        "minValues": min,
+        "maxValues": max,
+        "nullCount": nulls,
+    })
+    .to_string()
 }
 
 /// The dedup keys of the rows of a lake file that have an eventID.
@@ -276,9 +381,9 @@ mod tests {
         let a: Vec<(String, String)> = (0..n).map(|i| (time(i), format!("b-{i:06}"))).collect();
         let b: Vec<(String, String)> = (0..n).map(|i| (time(i), format!("a-{i:06}"))).collect();
         let batches = [batch(&a), batch(&[]), batch(&b)];
-        let (data, rows) = encode_partition(Table::CloudTrail, &batches).unwrap();
-        assert_eq!(rows, 2 * n);
-        let got = read_rows(data);
+        let enc = encode_partition(Table::CloudTrail, &batches).unwrap();
+        assert_eq!(enc.rows, 2 * n as u64);
+        let got = read_rows(enc.data);
         // Nulls first, as the file's sorting columns declare.
         let mut sorted = got.clone();
         sorted.sort();
@@ -316,8 +421,9 @@ mod tests {
         let rows: Vec<(String, String)> = (1..4)
             .map(|i| (format!("2024-03-01T00:00:0{i}Z"), format!("a-{i:06}")))
             .collect();
-        let (data, _) = encode_partition(Table::CloudTrail, &[batch(&rows)]).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(data)).unwrap();
+        let enc = encode_partition(Table::CloudTrail, &[batch(&rows)]).unwrap();
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(enc.data)).unwrap();
         let meta = reader.metadata();
         let descr = meta.file_metadata().schema_descr();
         let names: Vec<String> = meta
@@ -328,5 +434,51 @@ mod tests {
             .map(|c| descr.column(c.column_idx as usize).path().string())
             .collect();
         assert_eq!(names, ["eventsource", "eventname", "eventtime", "eventid"]);
+    }
+
+    #[test]
+    fn a_file_carries_min_max_and_null_counts_of_its_sort_columns() {
+        let rows: Vec<(String, String)> = [
+            ("2024-03-01T00:00:01.000250Z", "a-000007"),
+            ("2024-03-01T05:00:00Z", "a-000001"),
+            ("2024-03-01T02:00:00.5Z", "a-000002"),
+        ]
+        .iter()
+        .map(|(t, i)| (t.to_string(), i.to_string()))
+        .collect();
+        let enc = encode_partition(Table::CloudTrail, &[batch(&rows)]).unwrap();
+        let by = |c: &str| enc.stats.iter().find(|s| s.column == c).unwrap().clone();
+        let t = by("eventtime");
+        assert_eq!(
+            t.min,
+            Some("2024-03-01T00:00:01.000Z".into()),
+            "rounded down"
+        );
+        assert_eq!(t.max, Some("2024-03-01T05:00:00.000Z".into()));
+        assert_eq!(by("eventid").min, Some("a-000001".into()));
+        assert_eq!(by("eventid").max, Some("a-000007".into()));
+        // a-000007 has no service: one null.
+        assert_eq!(by("eventsource").nulls, 1);
+        assert_eq!(by("eventname").max, Some("Call1".into()));
+        let json: serde_json::Value =
+            serde_json::from_str(&delta_stats(enc.rows, &enc.stats)).unwrap();
+        assert_eq!(json["numRecords"], 3);
+        assert_eq!(json["maxValues"]["eventtime"], "2024-03-01T05:00:00.000Z");
+        assert_eq!(json["nullCount"]["eventsource"], 1);
+        let max = parse_stat_time("2024-03-01T00:00:01.001Z").unwrap();
+        let rows = vec![(
+            "2024-03-01T00:00:01.000250Z".to_string(),
+            "a-000003".to_string(),
+        )];
+        let enc = encode_partition(Table::CloudTrail, &[batch(&rows)]).unwrap();
+        let t = enc.stats.iter().find(|s| s.column == "eventtime").unwrap();
+        assert_eq!(
+            t.max
+                .as_ref()
+                .and_then(|v| v.as_str())
+                .and_then(parse_stat_time),
+            Some(max),
+            "max rounded up"
+        );
     }
 }

@@ -197,6 +197,22 @@ impl Table {
         .clone()
     }
 
+    /// The table's schema as readers see it: [`Table::schema`] and the partition columns.
+    pub fn schema_with_partitions(self) -> SchemaRef {
+        let mut fields: Vec<Field> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.extend(
+            PARTITION_COLUMNS
+                .iter()
+                .map(|c| Field::new(*c, DataType::Utf8, false)),
+        );
+        Arc::new(Schema::new(fields))
+    }
+
     /// Index of the `eventtime` column in [`Table::schema`].
     pub fn eventtime_index(self) -> usize {
         column_index(self.specs(), "eventTime")

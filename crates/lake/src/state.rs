@@ -1,7 +1,12 @@
-//! Ingest state under `LAKE/_trailsql/`: an append-only log of commits, each naming the data
-//! files and quarantine files it made visible and the source objects it completed. A data
-//! file that no commit names is the leftover of an interrupted run and is removed before the
-//! next run starts, so the lake is always exactly the sum of its commits.
+//! Source state under `LAKE/_trailsql/`: which source objects the lake has read (URI,
+//! size, ETag or modification time, the time window read), so a re-run reads only new or
+//! changed objects, and how far each S3 source has been listed. Each ingest checkpoint
+//! appends one record (`_trailsql/sources/TIME-RUN-SEQ.json`) after its data files are
+//! committed to the tables' Delta logs: a run killed between the two reads those objects
+//! again, and their events, already in the lake, are dropped as duplicates.
+//!
+//! A lake written by a version before the Delta tables keeps its commit records in
+//! `_trailsql/log/`; such a lake is refused until `trailsql lake upgrade` converts it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -10,12 +15,13 @@ use object_store::path::Path;
 use object_store::{PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::schema::Table;
 use crate::store::Lake;
 use crate::{Error, Result};
 
 pub const STATE_DIR: &str = "_trailsql";
-pub const LOG_DIR: &str = "_trailsql/log";
+/// The commit records of a lake written before the Delta tables.
+pub const LEGACY_LOG_DIR: &str = "_trailsql/log";
+pub const SOURCES_DIR: &str = "_trailsql/sources";
 pub const QUARANTINE_DIR: &str = "_trailsql/quarantine";
 pub const LOCK: &str = "_trailsql/lock";
 
@@ -62,8 +68,26 @@ pub struct SourceEntry {
     pub window: Option<(Option<i64>, Option<i64>)>,
 }
 
+/// What one checkpoint read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Commit {
+pub struct SourceRecord {
+    pub run: String,
+    pub time: String,
+    /// The Delta versions the checkpoint committed, by table.
+    #[serde(default)]
+    pub versions: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub quarantine: Vec<String>,
+    pub sources: Vec<SourceEntry>,
+    /// Sources listed in full up to a time: a later run need list only the delivery days
+    /// from then on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listed: Vec<Listed>,
+}
+
+/// A commit record of a lake written before the Delta tables (read by the upgrade).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LegacyCommit {
     pub version: u32,
     pub run: String,
     pub time: String,
@@ -71,8 +95,6 @@ pub struct Commit {
     #[serde(default)]
     pub quarantine: Vec<String>,
     pub sources: Vec<SourceEntry>,
-    /// Sources listed in full up to a time: a later run need list only the delivery days
-    /// from then on.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listed: Vec<Listed>,
 }
@@ -85,26 +107,32 @@ pub struct Listed {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The folded log.
+/// The folded source records.
 #[derive(Debug, Default)]
 pub struct LakeState {
-    pub files: HashSet<String>,
-    /// Committed data files by partition directory (`cloudtrail/date=D/region=R`).
-    pub by_partition: HashMap<String, Vec<String>>,
     pub quarantine: HashSet<String>,
     pub sources: HashMap<String, SourceEntry>,
     /// The latest [`Listed`] time of each source.
     pub listed: HashMap<String, chrono::DateTime<chrono::Utc>>,
-    pub commits: u64,
+    pub records: u64,
     next_seq: u64,
     /// Set once a run has chosen what to read: `sources` is no longer kept.
     sources_forgotten: bool,
 }
 
+/// Refuse a lake written by a version before the Delta tables.
+pub async fn check_format(lake: &Lake) -> Result<()> {
+    if !lake.list(LEGACY_LOG_DIR).await?.is_empty() {
+        return Err(Error::NeedsUpgrade(lake.url.clone()));
+    }
+    Ok(())
+}
+
 impl LakeState {
     pub async fn load(lake: &Lake) -> Result<LakeState> {
+        check_format(lake).await?;
         let mut names: Vec<String> = lake
-            .list(LOG_DIR)
+            .list(SOURCES_DIR)
             .await?
             .into_iter()
             .map(|(p, _)| p)
@@ -117,32 +145,19 @@ impl LakeState {
             .collect()
             .await;
         for (name, data) in names.iter().zip(fetched) {
-            let data = data?;
-            let commit: Commit = serde_json::from_slice(&data)
+            let record: SourceRecord = serde_json::from_slice(&data?)
                 .map_err(|e| Error::CorruptState(format!("{}/{name}: {e}", lake.url)))?;
-            let seq = seq_of(name)
-                .ok_or_else(|| Error::CorruptState(format!("unexpected log entry {name}")))?;
-            state.apply(&commit);
-            state.next_seq = state.next_seq.max(seq + 1);
+            state.apply(&record);
         }
         Ok(state)
     }
 
-    pub fn apply(&mut self, commit: &Commit) {
-        for f in &commit.files {
-            if self.files.insert(f.path.clone()) {
-                let dir = f.path.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
-                self.by_partition
-                    .entry(dir)
-                    .or_default()
-                    .push(f.path.clone());
-            }
-        }
-        self.quarantine.extend(commit.quarantine.iter().cloned());
+    pub fn apply(&mut self, record: &SourceRecord) {
+        self.quarantine.extend(record.quarantine.iter().cloned());
         let sources: &[SourceEntry] = if self.sources_forgotten {
             &[]
         } else {
-            &commit.sources
+            &record.sources
         };
         for s in sources {
             let merged = match self.sources.get(&s.uri) {
@@ -154,42 +169,38 @@ impl LakeState {
             };
             self.sources.insert(s.uri.clone(), merged);
         }
-        for l in &commit.listed {
+        for l in &record.listed {
             let at = self.listed.entry(l.source.clone()).or_insert(l.at);
             *at = (*at).max(l.at);
         }
-        self.commits += 1;
+        self.records += 1;
     }
 
-    /// Write a commit: the data it names must already be in place.
-    pub async fn commit(&mut self, lake: &Lake, commit: Commit) -> Result<()> {
-        let body = serde_json::to_vec(&commit)?;
-        loop {
-            let path = Path::from(format!("{LOG_DIR}/{:012}.json", self.next_seq));
-            let opts = PutOptions {
-                mode: PutMode::Create,
-                ..Default::default()
-            };
-            match lake
-                .store()
-                .put_opts(&path, PutPayload::from(body.clone()), opts)
-                .await
-            {
-                Ok(_) => break,
-                // Only one ingest runs at a time (the lock), so a taken number means a
-                // commit we have not seen yet: move past it.
-                Err(object_store::Error::AlreadyExists { .. }) => self.next_seq += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
+    /// Append a record: what it names must already be committed. Names are unique per
+    /// run, so writers never collide.
+    pub async fn record(&mut self, lake: &Lake, record: SourceRecord) -> Result<()> {
+        let body = serde_json::to_vec(&record)?;
+        let path = format!(
+            "{SOURCES_DIR}/{}-{}-{:06}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+            record.run,
+            self.next_seq
+        );
         self.next_seq += 1;
-        self.apply(&commit);
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        lake.store()
+            .put_opts(&Path::from(path.as_str()), PutPayload::from(body), opts)
+            .await?;
+        self.apply(&record);
         Ok(())
     }
 
     /// Drop the sources (and stop recording them): what a run needs of them is only to
     /// choose what to read. At 4M events that is 98,000 entries, about 40 MB, which would
-    /// otherwise grow with every commit of the run.
+    /// otherwise grow with every record of the run.
     pub fn forget_sources(&mut self) {
         self.sources = HashMap::new();
         self.sources_forgotten = true;
@@ -219,39 +230,6 @@ impl LakeState {
         };
         same_object(prev, &probe) && covers(prev.window, window)
     }
-
-    /// Remove what an interrupted run left behind: our data and quarantine files that no
-    /// commit names, and local staging files. Returns how many were removed.
-    pub async fn remove_leftovers(&self, lake: &Lake) -> Result<usize> {
-        let mut removed = lake.remove_local_staging()?;
-        let mut dirs: Vec<&str> = Table::ALL.iter().map(|t| t.name()).collect();
-        dirs.push(QUARANTINE_DIR);
-        for dir in dirs {
-            for (path, _) in lake.list(dir).await? {
-                let name = path.rsplit('/').next().unwrap_or("");
-                if name.starts_with(OUR_PREFIX)
-                    && !self.files.contains(&path)
-                    && !self.quarantine.contains(&path)
-                {
-                    lake.delete(&path).await?;
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Committed files, grouped by partition directory, sorted.
-    pub fn partitions(&self) -> BTreeMap<&str, &[String]> {
-        self.by_partition
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
-            .collect()
-    }
-}
-
-fn seq_of(name: &str) -> Option<u64> {
-    name.rsplit('/').next()?.strip_suffix(".json")?.parse().ok()
 }
 
 fn same_object(a: &SourceEntry, b: &SourceEntry) -> bool {
@@ -414,39 +392,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn commit_log_round_trip_and_leftovers() {
+    async fn source_records_round_trip_and_old_lakes_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        lake.put(
-            "cloudtrail/date=2024-01-01/region=x/part-a-1.parquet",
-            b"x".to_vec(),
-        )
-        .await
-        .unwrap();
-        lake.put(
-            "cloudtrail/date=2024-01-01/region=x/part-a-2.parquet",
-            b"x".to_vec(),
-        )
-        .await
-        .unwrap();
-        lake.put(
-            "cloudtrail/date=2024-01-01/region=x/theirs.parquet",
-            b"x".to_vec(),
-        )
-        .await
-        .unwrap();
         let mut st = LakeState::load(&lake).await.unwrap();
-        st.commit(
+        st.record(
             &lake,
-            Commit {
-                version: 1,
+            SourceRecord {
                 run: "a".into(),
                 time: String::new(),
-                files: vec![FileEntry {
-                    path: "cloudtrail/date=2024-01-01/region=x/part-a-1.parquet".into(),
-                    rows: 1,
-                    bytes: 1,
-                }],
+                versions: BTreeMap::from([("cloudtrail".into(), 0)]),
                 listed: vec![],
                 quarantine: vec![],
                 sources: vec![SourceEntry {
@@ -464,18 +419,18 @@ mod tests {
         .await
         .unwrap();
         let st = LakeState::load(&lake).await.unwrap();
+        assert_eq!(st.records, 1);
         assert!(st.is_current("file:///s", 3, 7, None, None));
         assert!(!st.is_current("file:///s", 4, 7, None, None));
-        assert_eq!(st.remove_leftovers(&lake).await.unwrap(), 1);
-        let left: Vec<String> = lake
-            .list("cloudtrail")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(p, _)| p)
-            .collect();
-        assert_eq!(left.len(), 2);
-        assert!(left.iter().any(|p| p.ends_with("theirs.parquet")));
+        lake.put(
+            &format!("{LEGACY_LOG_DIR}/000000000000.json"),
+            b"{}".to_vec(),
+        )
+        .await
+        .unwrap();
+        let err = LakeState::load(&lake).await.unwrap_err();
+        assert!(matches!(err, Error::NeedsUpgrade(_)), "{err}");
+        assert!(err.to_string().contains("trailsql lake upgrade"), "{err}");
     }
 
     #[tokio::test]

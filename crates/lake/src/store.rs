@@ -36,6 +36,11 @@ pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
 #[derive(Clone)]
 pub struct Lake {
     store: Arc<dyn ObjectStore>,
+    /// The store whose root is the bucket's (or the file system's) root, and where the lake
+    /// root is in it: what Delta and DataFusion address objects by.
+    root_store: Arc<dyn ObjectStore>,
+    root_prefix: String,
+    root_url: url::Url,
     /// The location as the user gave it, made absolute (for messages and other tools).
     pub url: String,
     /// The directory, when the lake is local.
@@ -56,12 +61,22 @@ impl Lake {
             let s3 =
                 s3_store(bucket).map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
             let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
-                s3
+                s3.clone()
             } else {
-                Arc::new(PrefixStore::new(s3, prefix.trim_matches('/')))
+                Arc::new(PrefixStore::new(s3.clone(), prefix.trim_matches('/')))
             };
+            let root_prefix = prefix.trim_matches('/').to_owned();
+            let root_url = if root_prefix.is_empty() {
+                url::Url::parse(&format!("s3://{bucket}/"))
+            } else {
+                url::Url::parse(&format!("s3://{bucket}/{root_prefix}/"))
+            }
+            .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
             return Ok(Lake {
                 store,
+                root_store: s3,
+                root_prefix,
+                root_url,
                 url: location.trim_end_matches('/').to_owned(),
                 local_root: None,
             });
@@ -72,8 +87,16 @@ impl Lake {
         let root = std::fs::canonicalize(path)
             .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
         let store = LocalFileSystem::new_with_prefix(&root)?;
+        let root_url = url::Url::from_directory_path(&root)
+            .map_err(|()| Error::InvalidLake(location.into(), "not an absolute path".into()))?;
+        let root_prefix = Path::from_filesystem_path(&root)
+            .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?
+            .to_string();
         Ok(Lake {
             store: Arc::new(store),
+            root_store: Arc::new(LocalFileSystem::new()),
+            root_prefix,
+            root_url,
             url: root.display().to_string(),
             local_root: Some(root),
         })
@@ -81,6 +104,33 @@ impl Lake {
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// The store of the bucket (or file system) the lake is in.
+    pub fn root_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.root_store
+    }
+
+    /// The lake root as a URL with a trailing slash (`file:///abs/lake/`, `s3://b/prefix/`).
+    pub fn root_url(&self) -> &url::Url {
+        &self.root_url
+    }
+
+    /// Scheme and authority of [`Lake::root_store`] (`file:///`, `s3://bucket`).
+    pub fn store_url(&self) -> String {
+        match self.root_url.scheme() {
+            "file" => "file:///".to_owned(),
+            scheme => format!("{scheme}://{}", self.root_url.host_str().unwrap_or("")),
+        }
+    }
+
+    /// A lake path (below the root) as a path in [`Lake::root_store`].
+    pub fn root_path(&self, path: &str) -> Result<Path> {
+        if self.root_prefix.is_empty() {
+            object_path(path)
+        } else {
+            object_path(&format!("{}/{path}", self.root_prefix))
+        }
     }
 
     pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {

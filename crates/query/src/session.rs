@@ -1,10 +1,10 @@
 //! The session: a DataFusion context over a lake, with `cloudtrail` (alias `cloudtrail_logs`)
-//! and `cloudtrail_insights` registered from the fixed schema, so start-up reads no data;
+//! and `cloudtrail_insights` registered from the fixed schema and their Delta logs, so
+//! start-up reads no data;
 //! `cloudtrail_sources` holds the integrity verdicts of `ingest --verify`.
 
 use std::sync::Arc;
 
-use arrow::datatypes::DataType;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
 use datafusion::datasource::TableProvider;
@@ -14,7 +14,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 use trailsql_lake::Lake;
-use trailsql_lake::schema::{PARTITION_COLUMNS, Table};
+use trailsql_lake::schema::Table;
 
 use crate::Result;
 use crate::table::LakeTable;
@@ -57,23 +57,13 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     }
     let catalog = ctx.catalog("datafusion").expect("default catalog");
     catalog.register_schema("default", Arc::new(MemorySchemaProvider::new()))?;
+    trailsql_lake::state::check_format(&lake).await?;
     for table in Table::ALL {
-        let url = match &lake.local_root {
-            Some(root) => {
-                let dir = root.join(table.name());
-                std::fs::create_dir_all(&dir)?;
-                ListingTableUrl::parse(format!("{}/", dir.display()))?
-            }
-            None => ListingTableUrl::parse(format!("{}/{}/", lake.url, table.name()))?,
-        };
         // Top-level strings are read as views: a value is a 16-byte view into the page's
         // dictionary or data, not a copy (DataFusion's own choice for Parquet it infers).
         let schema = Arc::new(transform_schema_to_view(&table.schema()));
-        let partitions = PARTITION_COLUMNS
-            .iter()
-            .map(|c| ((*c).to_owned(), DataType::Utf8))
-            .collect();
-        let provider: Arc<dyn TableProvider> = Arc::new(LakeTable::new(url, schema, partitions)?);
+        let provider: Arc<dyn TableProvider> =
+            Arc::new(LakeTable::open(&lake, table, schema).await?);
         let mut names = vec![table.name()];
         if table == Table::CloudTrail {
             names.push("cloudtrail_logs");

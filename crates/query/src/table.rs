@@ -1,74 +1,89 @@
-//! A lake table: DataFusion's listing table over `LAKE/<table>/date=D/region=R/`, with one
-//! addition: a predicate on `eventtime` (comparisons, BETWEEN, string or timestamp literals,
-//! also through `from_iso8601_timestamp(eventtime)`) is turned into one on the `date`
-//! partition, so a time window reads only its days without the user naming `date`. The
-//! listing table is made for each scan with the session's Parquet options, so `SET
+//! A lake table: the data files of one version of the table's Delta log, scanned with
+//! DataFusion's Parquet reader. Files come from the log, never from listing the data folders,
+//! so a query sees committed versions only and, on S3, lists nothing under the data. The log
+//! is read again when a scan is planned, so each statement reads the latest version.
+//! Pruning: a predicate on `eventtime` (comparisons, BETWEEN, string
+//! or timestamp literals, also through `from_iso8601_timestamp(eventtime)`) becomes one on
+//! the `date` partition, and files whose `eventtime` range in the log lies outside it are not
+//! read; other filters on `date` and `region` are evaluated on the partition values. The
+//! scan takes the session's Parquet options each time, so `SET
 //! datafusion.execution.parquet.*` applies to the lake as it does to DataFusion's own tables.
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use async_trait::async_trait;
 use chrono::DateTime;
 use datafusion::catalog::Session;
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::object_store::ObjectStoreUrl;
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder};
+use datafusion::datasource::table_schema::TableSchemaBuilder;
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::utils::split_conjunction;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
 use datafusion::physical_plan::ExecutionPlan;
-use trailsql_lake::schema::{CLUSTER_KEYS, column_name};
+use datafusion::physical_plan::empty::EmptyExec;
+use tokio::sync::Mutex;
+use trailsql_lake::schema::{CLUSTER_KEYS, PARTITION_COLUMNS, Table, column_name};
+use trailsql_lake::{DataFile, Lake, TableLog};
 
-#[derive(Debug)]
 pub struct LakeTable {
-    url: ListingTableUrl,
+    lake: Lake,
+    /// The file schema (as read: strings as views) and with the partition columns.
+    file_schema: SchemaRef,
     schema: SchemaRef,
-    partition_cols: Vec<(String, DataType)>,
-    /// With the default options: what the table answers before a scan.
-    inner: ListingTable,
+    log: Mutex<TableLog>,
 }
 
-impl LakeTable {
-    /// The table of `.parquet` files under `url`, with `schema` and hive partition columns.
-    pub fn new(
-        url: ListingTableUrl,
-        schema: SchemaRef,
-        partition_cols: Vec<(String, DataType)>,
-    ) -> Result<Self> {
-        let inner = listing(&url, &schema, &partition_cols, ParquetFormat::default())?;
-        Ok(LakeTable {
-            url,
-            schema,
-            partition_cols,
-            inner,
-        })
+impl std::fmt::Debug for LakeTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeTable")
+            .field("lake", &self.lake.url)
+            .finish()
     }
 }
 
-fn listing(
-    url: &ListingTableUrl,
-    schema: &SchemaRef,
-    partition_cols: &[(String, DataType)],
-    format: ParquetFormat,
-) -> Result<ListingTable> {
-    let options = ListingOptions::new(Arc::new(format))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(partition_cols.to_vec());
-    let config = ListingTableConfig::new(url.clone())
-        .with_listing_options(options)
-        .with_schema(schema.clone());
-    ListingTable::try_new(config)
+fn partition_fields() -> Vec<Arc<Field>> {
+    PARTITION_COLUMNS
+        .iter()
+        .map(|c| Arc::new(Field::new(*c, DataType::Utf8, false)))
+        .collect()
+}
+
+impl LakeTable {
+    /// The table `table` of `lake`, its files read as `file_schema`.
+    pub async fn open(lake: &Lake, table: Table, file_schema: SchemaRef) -> crate::Result<Self> {
+        let log = TableLog::open(lake, table).await?;
+        let mut fields: Vec<Arc<Field>> = file_schema.fields().iter().cloned().collect();
+        fields.extend(partition_fields());
+        Ok(LakeTable {
+            lake: lake.clone(),
+            schema: Arc::new(Schema::new(fields)),
+            file_schema,
+            log: Mutex::new(log),
+        })
+    }
+
+    /// The files of the latest version.
+    async fn files(&self) -> Result<Vec<DataFile>> {
+        let mut log = self.log.lock().await;
+        let external = |e: trailsql_lake::Error| DataFusionError::External(Box::new(e));
+        log.refresh().await.map_err(external)?;
+        Ok(log.snapshot().map_err(external)?.files)
+    }
 }
 
 #[async_trait]
 impl TableProvider for LakeTable {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        self.schema.clone()
     }
 
     fn table_type(&self) -> TableType {
@@ -79,17 +94,10 @@ impl TableProvider for LakeTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Every filter is offered to the scan (eventtime ones become partition filters);
-        // those the listing table cannot answer exactly are applied again above it.
-        Ok(self
-            .inner
-            .supports_filters_pushdown(filters)?
-            .into_iter()
-            .map(|p| match p {
-                TableProviderFilterPushDown::Unsupported => TableProviderFilterPushDown::Inexact,
-                other => other,
-            })
-            .collect())
+        // Every filter is offered to the scan (eventtime ones prune partitions and files,
+        // and the Parquet reader prunes row groups with all of them); all are applied again
+        // above it.
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
     }
 
     async fn scan(
@@ -105,19 +113,154 @@ impl TableProvider for LakeTable {
         // A filter on the sort's leading columns selects runs of adjacent rows: decoding the
         // filter columns first and the others only for those runs is then cheap, and it
         // skips the bulk of the other columns (the JSON text). Scattered selections (an
-        // error code) cost more to skip than they save, so only such filters turn it on,
-        // and they are evaluated first. Measured on the 1M-event benchmark lake: the
-        // console-logins query (eventname = 'ConsoleLogin') 97 -> 67 ms; the three
-        // error-code queries were 6-15% slower with pushdown, so they keep it off.
+        // error code) cost more to skip than they save, so only such filters turn it on.
+        // Measured on the 1M-event benchmark lake: the console-logins query (eventname =
+        // 'ConsoleLogin') 97 -> 67 ms; the three error-code queries were 6-15% slower with
+        // pushdown, so they keep it off.
         if !options.global.pushdown_filters && all.iter().any(is_clustered) {
             options.global.pushdown_filters = true;
-            all.sort_by_key(|f| !is_clustered(f));
         }
         let format = ParquetFormat::default().with_options(options);
-        listing(&self.url, &self.schema, &self.partition_cols, format)?
-            .scan(state, projection, &all, limit)
-            .await
+
+        let files = prune(state, self.files().await?, &all)?;
+        if files.is_empty() {
+            let projected = match projection {
+                Some(p) => Arc::new(self.schema.project(p)?),
+                None => self.schema.clone(),
+            };
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        }
+        let mut partitioned = Vec::with_capacity(files.len());
+        for f in files {
+            let location = self
+                .lake
+                .root_path(&f.path)
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let mut pf = PartitionedFile::from(object_store::ObjectMeta {
+                location,
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size: f.size,
+                e_tag: None,
+                version: None,
+            });
+            pf.partition_values = vec![
+                ScalarValue::Utf8(Some(f.partition.date_value())),
+                ScalarValue::Utf8(Some(f.partition.region.clone())),
+            ];
+            partitioned.push(pf);
+        }
+        let groups = FileGroup::new(partitioned).split_files(state.config().target_partitions());
+        let table_schema = TableSchemaBuilder::from(&self.file_schema)
+            .with_table_partition_cols(partition_fields())
+            .build();
+        let source = format.file_source(table_schema);
+        let config =
+            FileScanConfigBuilder::new(ObjectStoreUrl::parse(self.lake.store_url())?, source)
+                .with_file_groups(groups)
+                .with_projection_indices(projection.cloned())?
+                .with_limit(limit)
+                .build();
+        format.create_physical_plan(state, config).await
     }
+}
+
+/// The files a query over `filters` needs: those whose partition values pass the filters on
+/// `date` and `region` alone, and whose `eventtime` range meets the filters' bounds.
+fn prune(state: &dyn Session, files: Vec<DataFile>, filters: &[Expr]) -> Result<Vec<DataFile>> {
+    let (lo, hi) = time_bounds(filters);
+    let mut files: Vec<DataFile> = files
+        .into_iter()
+        .filter(|f| match f.time_range {
+            Some((min, max)) => lo.is_none_or(|lo| max >= lo) && hi.is_none_or(|hi| min <= hi),
+            None => true,
+        })
+        .collect();
+    let on_partitions: Vec<&Expr> = filters
+        .iter()
+        .filter(|f| {
+            let cols = f.column_refs();
+            !cols.is_empty()
+                && cols
+                    .iter()
+                    .all(|c| PARTITION_COLUMNS.contains(&c.name.as_str()))
+                && !f.is_volatile()
+        })
+        .collect();
+    if on_partitions.is_empty() || files.is_empty() {
+        return Ok(files);
+    }
+    let schema = Arc::new(Schema::new(partition_fields()));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(
+                files.iter().map(|f| f.partition.date_value()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                files.iter().map(|f| f.partition.region.as_str()),
+            )),
+        ],
+    )?;
+    let df_schema = DFSchema::try_from(schema)?;
+    let mut keep = vec![true; files.len()];
+    for f in on_partitions {
+        let expr = state.create_physical_expr(f.clone(), &df_schema)?;
+        let value = expr.evaluate(&batch)?.into_array(files.len())?;
+        let Some(mask) = value.as_boolean_opt() else {
+            continue;
+        };
+        for (i, k) in keep.iter_mut().enumerate() {
+            *k &= mask.is_valid(i) && mask.value(i);
+        }
+    }
+    let mut i = 0;
+    files.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    Ok(files)
+}
+
+/// The narrowest `[lo, hi]` (microseconds) that the filters' conjuncts on `eventtime` allow.
+fn time_bounds(filters: &[Expr]) -> (Option<i64>, Option<i64>) {
+    let mut lows = Vec::new();
+    let mut highs = Vec::new();
+    for f in filters {
+        for conj in split_conjunction(f) {
+            match conj {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                    let (op, t) = if is_eventtime(left) {
+                        (*op, micros(right))
+                    } else if is_eventtime(right) {
+                        (op.swap().unwrap_or(*op), micros(left))
+                    } else {
+                        continue;
+                    };
+                    let Some(t) = t else { continue };
+                    match op {
+                        Operator::Gt | Operator::GtEq => lows.push(t),
+                        Operator::Lt | Operator::LtEq => highs.push(t),
+                        Operator::Eq => {
+                            lows.push(t);
+                            highs.push(t);
+                        }
+                        _ => {}
+                    }
+                }
+                Expr::Between(Between {
+                    expr,
+                    negated: false,
+                    low,
+                    high,
+                }) if is_eventtime(expr) => {
+                    lows.extend(micros(low));
+                    highs.extend(micros(high));
+                }
+                _ => {}
+            }
+        }
+    }
+    (lows.into_iter().max(), highs.into_iter().min())
 }
 
 /// `col = literal` or `col IN (literals)` on a column the lake's files are sorted by first

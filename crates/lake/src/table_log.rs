@@ -1,0 +1,288 @@
+//! The transaction log of a lake table: each table (`LAKE/cloudtrail`, ...) is a Delta Lake
+//! table, partitioned by `date` and `region`, whose log (`_delta_log/`, written through
+//! delta-rs over our own object store, so credentials and endpoints stay ours) names the data
+//! files of each version. The files themselves are ours (see [`crate::file`]); a commit adds
+//! them with their partition values, size, row count and the min/max/null statistics of the
+//! sort columns. Readers take the file list of one version from here, never from listing the
+//! data folders, so files of a running, failed or killed write are invisible.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Once};
+
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, StructType};
+use deltalake::logstore::{
+    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+};
+use deltalake::operations::create::CreateBuilder;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaResult, DeltaTable, DeltaTableBuilder, TableProperty};
+
+use crate::file::{ColumnStats, delta_stats, parse_stat_time};
+use crate::partition::PartitionKey;
+use crate::schema::{PARTITION_COLUMNS, Table};
+use crate::store::Lake;
+use crate::{Error, Result};
+
+/// A data file of a table version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataFile {
+    /// Below the lake root, as stored (`cloudtrail/date=D/region=R/part-....parquet`).
+    pub path: String,
+    pub partition: PartitionKey,
+    pub size: u64,
+    pub rows: Option<u64>,
+    /// Min and max `eventtime` (microseconds), from the log's statistics.
+    pub time_range: Option<(i64, i64)>,
+}
+
+/// A file written for a commit.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Below the lake root (`cloudtrail/date=D/region=R/part-....parquet`).
+    pub path: String,
+    pub partition: PartitionKey,
+    pub size: u64,
+    pub rows: u64,
+    pub stats: Vec<ColumnStats>,
+}
+
+/// One version of a table: its data files.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// `None`: the table has no log yet (nothing was ever written to it).
+    pub version: Option<u64>,
+    pub files: Vec<DataFile>,
+}
+
+impl Snapshot {
+    /// The files by partition.
+    pub fn by_partition(&self) -> HashMap<PartitionKey, Vec<DataFile>> {
+        let mut out: HashMap<PartitionKey, Vec<DataFile>> = HashMap::new();
+        for f in &self.files {
+            out.entry(f.partition.clone()).or_default().push(f.clone());
+        }
+        out
+    }
+}
+
+/// The log of one table of a lake, at the version last loaded or committed.
+pub struct TableLog {
+    table: Table,
+    delta: DeltaTable,
+    exists: bool,
+}
+
+impl std::fmt::Debug for TableLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableLog")
+            .field("table", &self.table)
+            .field("version", &self.delta.version())
+            .finish()
+    }
+}
+
+/// delta-rs opens `file://` tables itself; for `s3://` it would want its own AWS crate and
+/// credentials. Ours is given to it (see [`TableLog::open`]); the log store over it is
+/// delta-rs's default one, which commits with a put-if-absent of the next version's file (an
+/// S3 conditional put, object_store's `PutMode::Create`), so writers on several machines
+/// never overwrite each other's commits.
+struct GivenStore;
+
+impl LogStoreFactory for GivenStore {
+    fn with_options(
+        &self,
+        prefixed_store: ObjectStoreRef,
+        root_store: ObjectStoreRef,
+        location: &url::Url,
+        options: &StorageConfig,
+    ) -> DeltaResult<Arc<dyn LogStore>> {
+        Ok(default_logstore(
+            prefixed_store,
+            root_store,
+            location,
+            options,
+        ))
+    }
+}
+
+fn register_log_stores() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let s3 = url::Url::parse("s3://").expect("a valid URL");
+        logstore_factories().insert(s3, Arc::new(GivenStore));
+    });
+}
+
+/// Columns whose statistics the log carries: the sort columns, which is what queries filter
+/// on (Delta's default would be the first 32 leaf columns, most of them `useridentity`).
+const STATS_COLUMNS: &str = "eventtime,eventsource,eventname,eventid";
+
+impl TableLog {
+    /// The table's log at its latest version (or an empty one if the table has none yet).
+    pub async fn open(lake: &Lake, table: Table) -> Result<TableLog> {
+        register_log_stores();
+        let url = lake
+            .root_url()
+            .join(&format!("{}/", table.name()))
+            .map_err(|e| Error::InvalidLake(lake.url.clone(), e.to_string()))?;
+        let mut delta = DeltaTableBuilder::from_url(url.clone())?
+            .with_storage_backend(lake.root_store().clone(), url)
+            .build()?;
+        let exists = delta.log_store().is_delta_table_location().await?;
+        if exists {
+            delta.load().await?;
+        }
+        Ok(TableLog {
+            table,
+            delta,
+            exists,
+        })
+    }
+
+    pub fn table(&self) -> Table {
+        self.table
+    }
+
+    /// Read the versions committed since this one was loaded.
+    pub async fn refresh(&mut self) -> Result<()> {
+        if !self.exists {
+            self.exists = self.delta.log_store().is_delta_table_location().await?;
+        }
+        if self.exists {
+            self.delta.update_incremental(None).await?;
+        }
+        Ok(())
+    }
+
+    /// The version in hand and its files.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        if !self.exists {
+            return Ok(Snapshot::default());
+        }
+        let state = self.delta.snapshot()?;
+        let mut files = Vec::new();
+        for f in state.log_data().iter() {
+            // Stored paths are URL-encoded; decoded, they are the object names.
+            let rel = f.path().into_owned();
+            let path = format!("{}/{rel}", self.table.name());
+            let partition = PartitionKey::of_path(&path).ok_or_else(|| {
+                Error::CorruptState(format!(
+                    "{}: a file outside the date=/region= layout: {rel}",
+                    self.table.name()
+                ))
+            })?;
+            let (rows, time_range) = parse_stats(f.stats().as_deref());
+            files.push(DataFile {
+                path,
+                partition,
+                size: f.size().max(0) as u64,
+                rows,
+                time_range,
+            });
+        }
+        Ok(Snapshot {
+            version: Some(state.version()),
+            files,
+        })
+    }
+
+    /// Create the table (a version 0 with its schema, partition columns and properties) if
+    /// no writer has yet. Two writers creating it at once is fine: one creates it, the other
+    /// finds it.
+    async fn ensure_created(&mut self) -> Result<()> {
+        if self.exists {
+            return Ok(());
+        }
+        let schema: StructType = self
+            .table
+            .schema_with_partitions()
+            .as_ref()
+            .try_into_kernel()
+            .map_err(deltalake::DeltaTableError::from)?;
+        let created = CreateBuilder::new()
+            .with_log_store(self.delta.log_store())
+            .with_table_name(self.table.name())
+            .with_columns(schema.fields().cloned())
+            .with_partition_columns(PARTITION_COLUMNS)
+            .with_save_mode(SaveMode::Ignore)
+            .with_configuration_property(
+                TableProperty::DataSkippingStatsColumns,
+                Some(STATS_COLUMNS),
+            )
+            .await;
+        match created {
+            Ok(t) => self.delta = t,
+            Err(e) => {
+                // Another writer created it first.
+                if !self.delta.log_store().is_delta_table_location().await? {
+                    return Err(e.into());
+                }
+                self.delta.load().await?;
+            }
+        }
+        self.exists = true;
+        Ok(())
+    }
+
+    /// Commit `files` (already in place) as a new version; returns it. Concurrent appends by
+    /// other writers are retried past (Delta's conflict rules let blind appends commute).
+    pub async fn append(&mut self, files: &[NewFile], run: &str) -> Result<u64> {
+        self.ensure_created().await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let actions: Vec<Action> = files
+            .iter()
+            .map(|f| Action::Add(add_action(self.table, f, now)))
+            .collect();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(PARTITION_COLUMNS.iter().map(|c| c.to_string()).collect()),
+            predicate: None,
+        };
+        let metadata = HashMap::from([("trailsqlRun".to_owned(), run.into())]);
+        let committed = CommitBuilder::from(CommitProperties::default().with_metadata(metadata))
+            .with_actions(actions)
+            .build(
+                Some(self.delta.snapshot()?),
+                self.delta.log_store(),
+                operation,
+            )
+            .await?;
+        let version = committed.version();
+        self.delta.update_incremental(None).await?;
+        Ok(version)
+    }
+}
+
+fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
+    let rel = f
+        .path
+        .strip_prefix(table.name())
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or(&f.path);
+    Add {
+        // delta-rs URI-encodes the path as it writes the log (`region=a b%2Fc` is stored as
+        // `region=a%20b%252Fc`, as Spark writes it) and decodes it as it reads.
+        path: rel.to_owned(),
+        partition_values: HashMap::from([
+            ("date".to_owned(), Some(f.partition.date_value())),
+            ("region".to_owned(), Some(f.partition.region.clone())),
+        ]),
+        size: f.size as i64,
+        modification_time: now,
+        data_change: true,
+        stats: Some(delta_stats(f.rows, &f.stats)),
+        ..Default::default()
+    }
+}
+
+/// Row count and `eventtime` range of a file's `stats` JSON.
+fn parse_stats(stats: Option<&str>) -> (Option<u64>, Option<(i64, i64)>) {
+    let Some(v) = stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()) else {
+        return (None, None);
+    };
+    let rows = v["numRecords"].as_u64();
+    let time = |k: &str| v[k]["eventtime"].as_str().and_then(parse_stat_time);
+    (rows, time("minValues").zip(time("maxValues")))
+}
