@@ -37,6 +37,8 @@ import sys
 import time
 from pathlib import Path
 
+import detect_bench  # noqa: E402 (benches/, next to this file)
+
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNTS = 3
 REGIONS = "us-east-1,eu-west-1,ap-southeast-2,us-west-2"
@@ -54,6 +56,8 @@ TARGETS = {
     "lake_vs_gzip": ("<=", 0.6),
     "peak_rss_at_scale_gib": ("<", 1.0),
     "peak_rss_scale_vs_base": ("<=", 1.2),
+    # Issue 15: ~800 Sigma rules in one detect run against one scan of the columns they read.
+    "detect_vs_scan": ("<=", 3.0),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -598,6 +602,8 @@ def ratios(res: dict) -> dict:
         "duckdb_parquet_vs_gzip": res["storage"]["duckdb_parquet_bytes"]
         / res["storage"]["gz_bytes_logs"],
     }
+    if "detect" in res:
+        out["detect_vs_scan"] = res["detect"]["detect_vs_scan"]
     scale = res.get("scale")
     if scale:
         base, big = scale["base"], scale["scale"]
@@ -762,6 +768,15 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def sigma_rules() -> Path | None:
+    """SigmaHQ's CloudTrail rules in ../shared/data, when present (read there, never copied)."""
+    for a in REPO.parents:
+        p = a / "shared/data/sigma-cloudtrail/rules/cloud/aws/cloudtrail"
+        if p.is_dir():
+            return p
+    return None
+
+
 def main() -> int:
     try:
         return compare()
@@ -791,6 +806,9 @@ def compare() -> int:
     ap.add_argument("--duckdb", help="the DuckDB CLI to run (default: the duckdb-cli package's)")
     ap.add_argument("--markdown-from", type=Path, metavar="RESULTS",
                     help="print a results file as the README's Markdown tables, measure nothing")
+    ap.add_argument("--detect-only", action="store_true",
+                    help="measure only `trailsql detect` (generated rules + SigmaHQ's) against "
+                         "one scan, on the --events data set (ingested if its lake is missing)")
     ap.add_argument("--out", type=Path,
                     help="results file (default benches/results/DATE-COMMIT.json)")
     args = ap.parse_args()
@@ -805,6 +823,13 @@ def compare() -> int:
         ap.error("--raw-runs must be at least 1")
 
     trailsql, gen = build(args.no_build, args.bin_dir)
+    if args.detect_only:
+        home, _ = dataset(gen, args.data_dir, args.events, args.days)
+        if not (home / "lake" / "cloudtrail").is_dir():
+            trailsql_ingest(trailsql, home / "lake", home / "src")
+        res = detect_bench.measure(trailsql, home / "lake", home, args.runs, sigma_rules())
+        print(json.dumps(res, indent=2))
+        return 0
     duckdb = find_duckdb(args.duckdb)
     home, gen_summary = dataset(gen, args.data_dir, args.events, args.days)
 
@@ -851,6 +876,7 @@ def compare() -> int:
                         "scale_dataset": {**big_summary, **input_bytes(big / "src")}}
         # The scale lake is not needed again; it is the largest thing kept.
         shutil.rmtree(big / "lake", ignore_errors=True)
+    res["detect"] = detect_bench.measure(trailsql, home / "lake", home, args.runs, sigma_rules())
     res["ratios"] = ratios(res)
     res["targets"] = {k: {"op": op, "limit": v, "met": met(k, res["ratios"][k]) == "yes"}
                       for k, (op, v) in TARGETS.items() if k in res["ratios"]}

@@ -4,6 +4,7 @@
 mod common;
 mod crash;
 mod dedupe;
+mod detect;
 mod lookup;
 mod readers;
 mod repl;

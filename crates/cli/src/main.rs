@@ -41,6 +41,51 @@ enum Command {
     Ddl(DdlArgs),
     /// Validate log files against CloudTrail's signed digest files (offline validate-logs)
     Verify(VerifyArgs),
+    /// Run Sigma detection rules over the lake (the shipped ones, or --rules)
+    Detect(DetectArgs),
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// Sigma rule files or directories (recursive; repeatable) [default: the shipped rules]
+    #[arg(
+        long = "rules",
+        value_name = "PATH",
+        env = "TRAILSQL_RULES",
+        value_delimiter = ':'
+    )]
+    rules: Vec<PathBuf>,
+    /// Only events at or after this time (2024-01-15, RFC 3339, or 7d / 24h ago)
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events before this time
+    #[arg(long)]
+    until: Option<String>,
+    /// Run each rule only over the data ingested since its last --new run, and append the
+    /// findings to the lake's detections table (each once)
+    #[arg(long)]
+    new: bool,
+    /// Only rules of this level or higher (informational, low, medium, high, critical)
+    #[arg(long)]
+    level: Option<String>,
+    /// Only rules with this tag, or a tag under it (attack.persistence, attack.t1098; repeatable)
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Output format: table, csv, tsv, json, ndjson, markdown, html
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Write the findings to DIR/detections.EXT instead of standard output
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Exit with status 3 when a rule matched
+    #[arg(long)]
+    fail_on_match: bool,
+    /// List the rules found: id, level, status, title, whether they compiled
+    #[arg(long, conflicts_with = "check")]
+    list: bool,
+    /// Compile the rules only; exit 1 if any cannot be used
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args)]
@@ -385,6 +430,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Some(Command::Detect(a)) => {
+            let now = chrono::Utc::now();
+            let mut opts = trailsql_detect::DetectOptions::new(lake);
+            opts.rules = a.rules;
+            opts.since = a.since.map(|s| parse_user_time(&s, now)).transpose()?;
+            opts.until = a.until.map(|s| parse_user_time(&s, now)).transpose()?;
+            opts.level = a.level;
+            opts.tags = a.tags;
+            opts.out_dir = a.out_dir;
+            opts.new = a.new;
+            opts.format = match a.format.parse() {
+                Ok(f) => f,
+                Err(e) => return Ok(usage(&e)),
+            };
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr().lock();
+            let result = if a.list {
+                trailsql_detect::list(&opts, &mut out).map(|()| ExitCode::SUCCESS)
+            } else if a.check {
+                trailsql_detect::check(&opts, &mut err).map(|issues| {
+                    if issues.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                })
+            } else {
+                trailsql_detect::detect(&opts, &mut out, &mut err)
+                    .await
+                    .map(|o| {
+                        if a.fail_on_match && !o.findings.is_empty() {
+                            ExitCode::from(3)
+                        } else {
+                            ExitCode::SUCCESS
+                        }
+                    })
+            };
+            match result {
+                Err(trailsql_detect::Error::Usage(e)) => Ok(usage(&e)),
+                other => Ok(other?),
+            }
         }
         Some(Command::Ddl(a)) => {
             let location = a.location.unwrap_or(lake);
