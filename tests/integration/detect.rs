@@ -85,15 +85,23 @@ fn findings_formats_and_exit_codes() {
     );
     assert!(
         run.stderr()
-            .contains("from 17 rules (1 skipped: not AWS CloudTrail; 0 could not be used)"),
+            .contains("from 20 rules (1 skipped: not AWS CloudTrail; 0 could not be used)"),
         "{}",
         run.stderr()
     );
     // The correlations: six failed logins from one address in an hour (the rule they count
-    // is not reported on its own), four users checking their identity from one address.
+    // is not reported on its own), four users checking their identity from one address, a
+    // sign-in without MFA then another user's password changed by the same principal (not
+    // the reverse order), a sign-in and a stopped trail in any order.
     let out = run.stdout();
     assert!(out.contains("sourceIPAddress=198.51.100.7"), "{out}");
     assert!(out.contains("sourceIPAddress=192.0.2.99"), "{out}");
+    assert!(
+        out.contains("Sign-in without MFA, then another user"),
+        "{out}"
+    );
+    assert!(!out.contains("never in this order"), "{out}");
+    assert!(out.contains("in any order, same principal"), "{out}");
     assert!(
         !pairs(&out)
             .iter()
@@ -116,6 +124,7 @@ fn findings_formats_and_exit_codes() {
     assert_eq!(
         pairs(&run.stdout()),
         [
+            "Sign-in without MFA and a trail stopped, in any order, same principal | evt-0007",
             "Trail deleted or stopped, successfully | evt-0011",
             "Trail deleted or stopped, successfully | evt-0012"
         ]
@@ -149,7 +158,7 @@ fn findings_formats_and_exit_codes() {
     assert!(run.ok(), "{}", run.stderr());
     let page = std::fs::read_to_string(out_dir.join("detections.html")).unwrap();
     assert!(page.contains("<table id=\"by-level\">"));
-    assert!(page.contains("<td>critical</td><td>2</td>"), "{page}");
+    assert!(page.contains("<td>critical</td><td>3</td>"), "{page}");
     assert!(
         page.contains("<td>credential-access</td><td>3</td>"),
         "{page}"
@@ -216,7 +225,7 @@ fn list_and_check_name_every_rule_and_problem() {
         .args(["detect", "--list", "--format", "csv"])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&run.stdout).lines().count(), 19);
+    assert_eq!(String::from_utf8_lossy(&run.stdout).lines().count(), 22);
     let run = detect(&lake, &["--rules", "no/such/dir"]);
     assert_eq!(run.code(), 1);
     assert!(run.stderr().contains("no/such/dir"), "{}", run.stderr());
