@@ -2,7 +2,7 @@
 
 The main noun is the *generated rule set*: for every (service, call) in the lake, a rule for
 its successful calls (`errorCode: null`) and one for its attempts (`errorCode|exists: true`),
-plus a few dozen of the other usual forms (`contains` on user agents and request
+and variants of those by identity type and region, plus a few dozen of the other usual forms (`contains` on user agents and request
 parameters, `re` on principals, `fieldref` between the principal and the request), about 750
 in all; with SigmaHQ's 57 CloudTrail rules when ../shared/data has them. `trailsql detect`
 over all of them is timed against one query that reads every column those rules read (the
@@ -67,11 +67,21 @@ def generate(trailsql: Path, lake: Path, out: Path, target: int = 750) -> int:
         extra.append(f"    selection:\n        eventSource: {src}\n        userIdentity.arn|re: ':assumed-role/[a-z]+-{i}'\n    condition: selection")
         extra.append(f"    selection:\n        eventName: {name}\n    filter:\n        userIdentity.userName|fieldref: requestParameters.userName\n    condition: selection and not filter")
     budget = max(0, target - len(extra))
-    for src, name in pairs:
-        if len(rules) + 2 > budget:
-            break
-        rules.append(f"    selection:\n        eventSource: {src}\n        eventName: {name}\n        errorCode: null\n    condition: selection")
-        rules.append(f"    selection:\n        eventSource: {src}\n        eventName: {name}\n        errorCode|exists: true\n    condition: selection")
+    # Per call: its successes and its attempts (failed calls), and the same narrowed the ways
+    # rules usually narrow them (by identity type, by region), cycling until the budget.
+    variants = [
+        "errorCode: null",
+        "errorCode|exists: true",
+        "errorCode: null\n        userIdentity.type: AssumedRole",
+        "errorCode|exists: true\n        userIdentity.type: IAMUser",
+        "errorCode: null\n        awsRegion: us-west-2",
+        "errorCode|exists: true\n        userIdentity.type: Root",
+    ]
+    for v in variants:
+        for src, name in pairs:
+            if len(rules) >= budget:
+                break
+            rules.append(f"    selection:\n        eventSource: {src}\n        eventName: {name}\n        {v}\n    condition: selection")
     rules.extend(extra)
     for i, det in enumerate(rules):
         text = RULE.format(title=f"generated {i}", id=f"00000000-0000-4000-8000-{i:012d}",

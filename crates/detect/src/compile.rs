@@ -73,20 +73,35 @@ impl Narrow {
     }
 }
 
+/// The same condition as the SQL predicate, over item numbers: what the one-pass
+/// evaluator ([`crate::dispatch`]) runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pred {
+    Item(usize),
+    And(Vec<Pred>),
+    Or(Vec<Pred>),
+    Not(Box<Pred>),
+    /// At least N of them (`N of ...`).
+    AtLeast(u64, Vec<Pred>),
+}
+
 /// A compiled detection rule.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     /// The SQL boolean that is true for the rule's events (never null).
     pub predicate: String,
+    pub pred: Pred,
     pub narrow: Narrow,
     /// The top-level columns its fields read.
     pub columns: BTreeSet<String>,
 }
 
 /// A compiled expression under construction.
+#[derive(Clone)]
 struct Part {
     sql: String,
     narrow: Narrow,
+    pred: Pred,
 }
 
 fn join(parts: Vec<Part>, op: &str) -> Part {
@@ -95,8 +110,10 @@ fn join(parts: Vec<Part>, op: &str) -> Part {
     let first = it.next().expect("at least one part");
     let mut sql = vec![first.sql];
     let mut narrow = first.narrow;
+    let mut preds = vec![first.pred];
     for p in it {
         sql.push(p.sql);
+        preds.push(p.pred);
         narrow = if and {
             narrow.and(p.narrow)
         } else {
@@ -110,6 +127,13 @@ fn join(parts: Vec<Part>, op: &str) -> Part {
             format!("({})", sql.join(&format!(" {op} ")))
         },
         narrow,
+        pred: if preds.len() == 1 {
+            preds.pop().expect("one")
+        } else if and {
+            Pred::And(preds)
+        } else {
+            Pred::Or(preds)
+        },
     }
 }
 
@@ -136,6 +160,7 @@ pub fn compile_rule(rule: &SigmaRule, reg: &mut Registry) -> Result<Compiled, St
     let top = join(parts, "OR");
     Ok(Compiled {
         predicate: top.sql,
+        pred: top.pred,
         narrow: top.narrow,
         columns: c.columns,
     })
@@ -144,7 +169,7 @@ pub fn compile_rule(rule: &SigmaRule, reg: &mut Registry) -> Result<Compiled, St
 struct Compiler<'a> {
     reg: &'a mut Registry,
     named: &'a HashMap<String, Detection>,
-    done: HashMap<String, (String, Narrow)>,
+    done: HashMap<String, Part>,
     columns: BTreeSet<String>,
 }
 
@@ -194,6 +219,7 @@ impl Compiler<'_> {
                 Part {
                     sql: format!("(NOT {})", p.sql),
                     narrow: Narrow::none(),
+                    pred: Pred::Not(Box::new(p.pred)),
                 }
             }
             ConditionExpr::Identifier(name) => self.named(name)?,
@@ -231,6 +257,7 @@ impl Compiler<'_> {
                                 .join(" + ")
                         ),
                         narrow: Narrow::none(),
+                        pred: Pred::AtLeast(*n, parts.iter().map(|p| p.pred.clone()).collect()),
                     },
                 }
             }
@@ -238,11 +265,8 @@ impl Compiler<'_> {
     }
 
     fn named(&mut self, name: &str) -> Result<Part, String> {
-        if let Some((sql, narrow)) = self.done.get(name) {
-            return Ok(Part {
-                sql: sql.clone(),
-                narrow: narrow.clone(),
-            });
+        if let Some(p) = self.done.get(name) {
+            return Ok(p.clone());
         }
         let det = self
             .named
@@ -251,8 +275,7 @@ impl Compiler<'_> {
         let p = self
             .detection(det)
             .map_err(|e| format!("detection {name:?}: {e}"))?;
-        self.done
-            .insert(name.to_owned(), (p.sql.clone(), p.narrow.clone()));
+        self.done.insert(name.to_owned(), p.clone());
         Ok(p)
     }
 
@@ -325,6 +348,7 @@ impl Compiler<'_> {
             self.columns.insert(r.column());
             args.push(r.arg_sql());
         }
+        let id = self.reg.items.len();
         self.reg.items.push(Item {
             source,
             test: it.test,
@@ -333,6 +357,7 @@ impl Compiler<'_> {
         Ok(Part {
             sql: format!("sigma_match({})", args.join(", ")),
             narrow,
+            pred: Pred::Item(id),
         })
     }
 }

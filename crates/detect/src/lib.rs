@@ -8,6 +8,7 @@
 
 pub mod compile;
 pub mod correlation;
+pub mod dispatch;
 mod error;
 pub mod fields;
 pub mod findings;

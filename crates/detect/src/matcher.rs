@@ -62,7 +62,7 @@ pub enum Test {
 }
 
 /// Lower case, as Sigma's case-insensitive comparison folds (ASCII without allocating).
-fn fold(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn fold(s: &str) -> std::borrow::Cow<'_, str> {
     if s.is_ascii() {
         if s.bytes().any(|b| b.is_ascii_uppercase()) {
             std::borrow::Cow::Owned(s.to_ascii_lowercase())

@@ -1,8 +1,10 @@
 //! The plan of a run: every loaded rule compiled (or the reason it could not be), and the one
 //! SQL query that evaluates all detection rules in a single pass over `cloudtrail`.
 //!
-//! The query's projection holds one boolean per rule and its WHERE is their OR, so the lake
-//! is scanned once whatever the number of rules. When every rule names the calls it is
+//! The query's projection holds, per event, the rules it matches (`sigma_rules`, which tests
+//! each event only against the rules filed under its call and service: [`crate::dispatch`]),
+//! and its WHERE keeps the events that match some rule, so the lake is scanned once whatever
+//! the number of rules. When every rule names the calls it is
 //! about (`eventName` / `eventSource` equalities), the WHERE also carries `eventname IN
 //! (...)` (or `eventsource IN`), the lake's leading sort columns, which the scan evaluates
 //! first so the other columns are decoded only for those calls. Sigma compares
@@ -123,11 +125,12 @@ pub const EVENT_COLUMNS: &str = "eventtime, eventid, eventsource, eventname, \
 recipientaccountid AS account, awsregion AS region, get_field(useridentity, 'arn') AS principal, \
 sourceipaddress, sourceobject";
 
-/// The single-pass query: the event columns, then `m0..mN` (rule i matched), for the events
-/// of `window` (an SQL condition, or `TRUE`) that match some rule. `spellings` maps each
-/// lower-case value of the narrowing column to its spellings in the lake.
+/// The single-pass query: the event columns and `m`, the numbers of the rules (in the order
+/// given to `call`'s index) each event matches, for the events of `window` (an SQL
+/// condition, or `TRUE`) that match some rule. `spellings` maps each lower-case value of the
+/// narrowing column to its spellings in the lake.
 pub fn query(
-    rules: &[&Compiled],
+    call: &str,
     table: &str,
     window: &str,
     narrowing: &Narrowing,
@@ -138,33 +141,16 @@ pub fn query(
         Narrowing::Sources(s) => ("eventsource", Some(s)),
         Narrowing::None => ("", None),
     };
-    let spelled = |set: &BTreeSet<String>| -> Vec<String> {
-        set.iter()
+    let mut filter = vec![window.to_owned()];
+    if let Some(sets) = sets {
+        let all: BTreeSet<String> = sets
+            .iter()
+            .flatten()
             .flat_map(|v| spellings.get(v).into_iter().flatten())
             .map(|s| quote(s))
-            .collect()
-    };
-    let mut preds = Vec::new();
-    let mut all = BTreeSet::new();
-    for (i, c) in rules.iter().enumerate() {
-        let p = match sets {
-            Some(sets) => {
-                let vals = spelled(&sets[i]);
-                if vals.is_empty() {
-                    // None of the rule's calls is in the lake.
-                    "FALSE".to_owned()
-                } else {
-                    all.extend(vals.iter().cloned());
-                    format!("({column} IN ({}) AND {})", vals.join(", "), c.predicate)
-                }
-            }
-            None => c.predicate.clone(),
-        };
-        preds.push(p);
-    }
-    let mut filter = vec![window.to_owned()];
-    if sets.is_some() {
+            .collect();
         if all.is_empty() {
+            // None of the rules' calls is in the lake.
             filter.push("FALSE".into());
         } else {
             filter.push(format!(
@@ -173,20 +159,8 @@ pub fn query(
             ));
         }
     }
-    let flags: Vec<String> = preds
-        .iter()
-        .enumerate()
-        .map(|(i, p)| format!("{p} AS m{i}"))
-        .collect();
-    let any: Vec<String> = (0..preds.len()).map(|i| format!("m{i}")).collect();
     format!(
-        "SELECT * FROM (SELECT {EVENT_COLUMNS}, {} FROM {table} WHERE {}) WHERE {}",
-        flags.join(", "),
-        filter.join(" AND "),
-        if any.is_empty() {
-            "FALSE".to_owned()
-        } else {
-            any.join(" OR ")
-        }
+        "SELECT * FROM (SELECT {EVENT_COLUMNS}, {call} AS m FROM {table} WHERE {}) WHERE cardinality(m) > 0",
+        filter.join(" AND ")
     )
 }

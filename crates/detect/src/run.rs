@@ -314,7 +314,8 @@ pub async fn evaluate_over(
     table: &str,
     window: &str,
 ) -> Result<Vec<Finding>> {
-    for f in crate::udf::functions(Arc::new(plan.registry.items.clone())) {
+    let items = Arc::new(plan.registry.items.clone());
+    for f in crate::udf::functions(items.clone()) {
         ctx.register_udf(f);
     }
     // Rules a correlation aggregates report through it, unless it says `generate: true`.
@@ -338,24 +339,35 @@ pub async fn evaluate_over(
             Narrowing::Sources(_) => spellings(ctx, table, "eventsource", window).await?,
             Narrowing::None => BTreeMap::new(),
         };
-        let sql = query(&compiled, table, window, &narrow, &spellings);
+        let index = crate::dispatch::RuleIndex::new(&compiled, items.clone());
+        let call = format!(
+            "{}(eventname, eventsource{})",
+            crate::dispatch::NAME,
+            index
+                .args
+                .iter()
+                .map(|a| format!(", {a}"))
+                .collect::<String>()
+        );
+        ctx.register_udf(index.udf());
+        let sql = query(&call, table, window, &narrow, &spellings);
         let batches = trailsql_query::query(ctx, &sql).await?;
         for b in &batches {
             let events = events(b)?;
-            for (i, d) in run.iter().enumerate() {
-                let flags = b
-                    .column_by_name(&format!("m{i}"))
-                    .ok_or_else(|| Error::Usage(format!("query lost column m{i}")))?
-                    .as_boolean();
-                for (row, e) in events.iter().enumerate() {
-                    if flags.is_valid(row) && flags.value(row) {
-                        findings.push(Finding {
-                            rule: d.rule.clone(),
-                            event: e.clone(),
-                            group: None,
-                            window: None,
-                        });
-                    }
+            let m = b
+                .column_by_name("m")
+                .ok_or_else(|| Error::Usage("query lost column m".into()))?
+                .as_list::<i32>();
+            for (row, e) in events.iter().enumerate() {
+                let hits = m.value(row);
+                let hits = hits.as_primitive::<arrow::datatypes::UInt32Type>();
+                for i in hits.values().iter() {
+                    findings.push(Finding {
+                        rule: run[*i as usize].rule.clone(),
+                        event: e.clone(),
+                        group: None,
+                        window: None,
+                    });
                 }
             }
         }

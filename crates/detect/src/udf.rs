@@ -123,7 +123,7 @@ impl ScalarUDFImpl for SigmaMatch {
 }
 
 /// Text of a string array of any of Arrow's string types.
-enum Text<'a> {
+pub(crate) enum Text<'a> {
     Utf8(&'a arrow::array::StringArray),
     Large(&'a arrow::array::LargeStringArray),
     View(&'a arrow::array::StringViewArray),
@@ -131,7 +131,7 @@ enum Text<'a> {
 }
 
 impl<'a> Text<'a> {
-    fn new(a: &'a dyn Array) -> Result<Text<'a>> {
+    pub(crate) fn new(a: &'a dyn Array) -> Result<Text<'a>> {
         Ok(match a.data_type() {
             DataType::Utf8 => Text::Utf8(a.as_string::<i32>()),
             DataType::LargeUtf8 => Text::Large(a.as_string::<i64>()),
@@ -140,7 +140,7 @@ impl<'a> Text<'a> {
             other => return exec_err!("{NAME}: expected text, got {other}"),
         })
     }
-    fn get(&self, row: usize) -> Option<&'a str> {
+    pub(crate) fn get(&self, row: usize) -> Option<&'a str> {
         match self {
             Text::Utf8(a) => a.is_valid(row).then(|| a.value(row)),
             Text::Large(a) => a.is_valid(row).then(|| a.value(row)),
@@ -151,7 +151,7 @@ impl<'a> Text<'a> {
 }
 
 /// Reads one source's values row by row.
-enum Reader<'a> {
+pub(crate) enum Reader<'a> {
     Column(Text<'a>),
     Json(Text<'a>, &'a [String]),
     Unmapped(Text<'a>, &'a [String]),
@@ -162,7 +162,7 @@ enum Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(source: &'a Source, a: &'a ArrayRef) -> Result<Reader<'a>> {
+    pub(crate) fn new(source: &'a Source, a: &'a ArrayRef) -> Result<Reader<'a>> {
         Ok(match source {
             Source::Column { .. } => Reader::Column(Text::new(a.as_ref())?),
             Source::Json { path, .. } => Reader::Json(Text::new(a.as_ref())?, path),
@@ -181,7 +181,7 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn values(&self, row: usize) -> Values<'a> {
+    pub(crate) fn values(&self, row: usize) -> Values<'a> {
         match self {
             Reader::Column(t) => t.get(row).map(|s| vec![Val::Str(Cow::Borrowed(s))]),
             Reader::Json(t, path) => json_path(t.get(row)?, path),
