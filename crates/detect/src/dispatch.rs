@@ -95,7 +95,9 @@ impl RuleIndex {
     pub fn udf(self) -> ScalarUDF {
         ScalarUDF::new_from_impl(SigmaRules {
             index: Arc::new(self),
-            signature: Signature::variadic_any(Volatility::Immutable),
+            // Volatile, so the optimizer does not push `cardinality(m) > 0` below the
+            // projection that computes `m`: that evaluates every rule twice for each match.
+            signature: Signature::variadic_any(Volatility::Volatile),
         })
     }
 }
@@ -139,23 +141,33 @@ struct Row<'a, 'b> {
     idx: &'a RuleIndex,
     readers: &'a [Option<(Reader<'b>, Option<Reader<'b>>)>],
     row: usize,
-    memo: &'a mut HashMap<usize, bool>,
+    /// Per item: 0 not yet evaluated in this row, 1 false, 2 true; `touched` lists the set
+    /// ones, to reset.
+    memo: &'a mut Vec<u8>,
+    touched: &'a mut Vec<usize>,
 }
 
 impl Row<'_, '_> {
     fn item(&mut self, i: usize) -> bool {
-        if let Some(v) = self.memo.get(&i) {
-            return *v;
+        match self.memo[i] {
+            1 => return false,
+            2 => return true,
+            _ => {}
         }
+        let test = &self.idx.items[i].test;
         let v = match &self.readers[i] {
+            Some((main, None)) if main.column_text(self.row).is_some() => {
+                test.matches_text(main.column_text(self.row).flatten())
+            }
             Some((main, other)) => {
                 let vals = main.values(self.row);
                 let o = other.as_ref().and_then(|r| r.values(self.row));
-                self.idx.items[i].test.matches(&vals, &o)
+                test.matches(&vals, &o)
             }
             None => false,
         };
-        self.memo.insert(i, v);
+        self.memo[i] = if v { 2 } else { 1 };
+        self.touched.push(i);
         v
     }
 
@@ -223,7 +235,8 @@ impl ScalarUDFImpl for SigmaRules {
             readers.push(Some((main, other)));
         }
         let mut out = ListBuilder::with_capacity(UInt32Builder::new(), n);
-        let mut memo = HashMap::new();
+        let mut memo = vec![0u8; idx.items.len()];
+        let mut touched = Vec::new();
         let mut candidates: Vec<u32> = Vec::new();
         for row in 0..n {
             candidates.clear();
@@ -238,12 +251,15 @@ impl ScalarUDFImpl for SigmaRules {
                 candidates.extend(rs);
             }
             candidates.extend(&idx.always);
-            memo.clear();
+            for i in touched.drain(..) {
+                memo[i] = 0;
+            }
             let mut r = Row {
                 idx,
                 readers: &readers,
                 row,
                 memo: &mut memo,
+                touched: &mut touched,
             };
             let values = out.values();
             for &c in &candidates {

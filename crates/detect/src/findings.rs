@@ -33,7 +33,8 @@ pub struct Event {
 #[derive(Debug, Clone)]
 pub struct Finding {
     pub rule: Arc<Rule>,
-    pub event: Event,
+    /// Shared by the findings of one event.
+    pub event: Arc<Event>,
     /// A correlation's group (`field=value, ...`) and window (start, end, in microseconds).
     pub group: Option<String>,
     pub window: Option<(i64, i64)>,

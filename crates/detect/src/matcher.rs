@@ -112,6 +112,20 @@ impl Test {
         }
     }
 
+    /// [`Test::matches`] for a field of one text value (`None`: missing), without building
+    /// its values: the common case of a typed column. Not for `|fieldref`.
+    pub fn matches_text(&self, v: Option<&str>) -> bool {
+        match self {
+            Test::Null => v.is_none(),
+            Test::Exists(want) => v.is_some() == *want,
+            Test::Not(t) => !t.matches_text(v),
+            Test::Any(ts) => ts.iter().any(|t| t.matches_text(v)),
+            Test::All(ts) => ts.iter().all(|t| t.matches_text(v)),
+            Test::FieldRef { .. } => false,
+            _ => v.is_some_and(|s| self.matches_one(&Val::Str(std::borrow::Cow::Borrowed(s)))),
+        }
+    }
+
     fn matches_one(&self, v: &Val<'_>) -> bool {
         match self {
             Test::Str { op, needle, cased } => v.text().is_some_and(|t| {

@@ -247,11 +247,13 @@ pub async fn detect(
     warn_issues(&plan.issues, err)?;
     let ctx = trailsql_query::open_session(&opts.lake).await?;
     let window = window_sql(opts.since, opts.until);
+    let started = std::time::Instant::now();
     let findings = if opts.new {
         incremental(&ctx, &opts.lake, plan_clone(&plan, |_| true), &window).await?
     } else {
         evaluate(&ctx, &plan, &window).await?
     };
+    let evaluated = started.elapsed();
     let outcome = Outcome {
         rules_run: plan.detections.len() + plan.correlations.len(),
         skipped: set.skipped.len(),
@@ -261,11 +263,14 @@ pub async fn detect(
     print(&outcome, opts, out)?;
     writeln!(
         err,
-        "{} findings from {} rules ({} skipped: not AWS CloudTrail; {} could not be used)",
+        "{} findings from {} rules ({} skipped: not AWS CloudTrail; {} could not be used) in {:.2}s ({:.2}s evaluating, {:.2}s printing)",
         outcome.findings.len(),
         outcome.rules_run,
         outcome.skipped,
-        outcome.issues.len()
+        outcome.issues.len(),
+        started.elapsed().as_secs_f64(),
+        evaluated.as_secs_f64(),
+        (started.elapsed() - evaluated).as_secs_f64(),
     )?;
     Ok(outcome)
 }
@@ -442,7 +447,7 @@ fn micros(b: &RecordBatch, name: &str) -> Result<arrow::array::TimestampMicrosec
 }
 
 /// The events of a result with the event columns.
-fn events(b: &RecordBatch) -> Result<Vec<Event>> {
+fn events(b: &RecordBatch) -> Result<Vec<Arc<Event>>> {
     let t = micros(b, "eventtime")?;
     let cols: Vec<Vec<Option<String>>> = [
         "eventid",
@@ -458,16 +463,18 @@ fn events(b: &RecordBatch) -> Result<Vec<Event>> {
     .map(|c| text(b, c))
     .collect::<Result<_>>()?;
     Ok((0..b.num_rows())
-        .map(|i| Event {
-            eventtime: t.value(i),
-            eventid: cols[0][i].clone(),
-            eventsource: cols[1][i].clone(),
-            eventname: cols[2][i].clone(),
-            account: cols[3][i].clone(),
-            region: cols[4][i].clone(),
-            principal: cols[5][i].clone(),
-            sourceipaddress: cols[6][i].clone(),
-            sourceobject: cols[7][i].clone(),
+        .map(|i| {
+            Arc::new(Event {
+                eventtime: t.value(i),
+                eventid: cols[0][i].clone(),
+                eventsource: cols[1][i].clone(),
+                eventname: cols[2][i].clone(),
+                account: cols[3][i].clone(),
+                region: cols[4][i].clone(),
+                principal: cols[5][i].clone(),
+                sourceipaddress: cols[6][i].clone(),
+                sourceobject: cols[7][i].clone(),
+            })
         })
         .collect())
 }

@@ -181,6 +181,14 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// The text of a typed column's row; `None` for other sources (use [`Reader::values`]).
+    pub(crate) fn column_text(&self, row: usize) -> Option<Option<&'a str>> {
+        match self {
+            Reader::Column(t) => Some(t.get(row)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn values(&self, row: usize) -> Values<'a> {
         match self {
             Reader::Column(t) => t.get(row).map(|s| vec![Val::Str(Cow::Borrowed(s))]),
