@@ -85,7 +85,7 @@ fn findings_formats_and_exit_codes() {
     );
     assert!(
         run.stderr()
-            .contains("from 20 rules (1 skipped: not AWS CloudTrail; 0 could not be used)"),
+            .contains("from 21 rules (1 skipped: not AWS CloudTrail; 0 could not be used)"),
         "{}",
         run.stderr()
     );
@@ -225,7 +225,7 @@ fn list_and_check_name_every_rule_and_problem() {
         .args(["detect", "--list", "--format", "csv"])
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&run.stdout).lines().count(), 22);
+    assert_eq!(String::from_utf8_lossy(&run.stdout).lines().count(), 23);
     let run = detect(&lake, &["--rules", "no/such/dir"]);
     assert_eq!(run.code(), 1);
     assert!(run.stderr().contains("no/such/dir"), "{}", run.stderr());

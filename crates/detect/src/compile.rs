@@ -308,11 +308,22 @@ impl Compiler<'_> {
                     .collect::<Result<_, _>>()?;
                 join(parts, "AND")
             }
-            Detection::Keywords(_) => {
-                return Err(
-                    "keyword detections (values without a field) are not supported over CloudTrail: name the field"
-                        .into(),
-                );
+            Detection::Keywords(values) => {
+                let test = crate::matcher::compile_keywords(values)?;
+                let source = Source::Keywords;
+                let args = [self.reg.items.len().to_string(), source.arg_sql()];
+                let id = self.reg.items.len();
+                self.reg.items.push(Item {
+                    source,
+                    test,
+                    reference: None,
+                });
+                self.columns.insert("*".into());
+                Part {
+                    sql: format!("sigma_match({})", args.join(", ")),
+                    narrow: Narrow::none(),
+                    pred: Pred::Item(id),
+                }
             }
             Detection::ArrayMatch { .. } | Detection::Conditional { .. } => {
                 return Err(
@@ -428,8 +439,6 @@ mod tests {
                 .unwrap_err()
                 .contains("regular expression")
         );
-        let r = rule("  sel:\n    - evil\n  condition: sel\n");
-        assert!(compile_rule(&r, &mut reg).unwrap_err().contains("keyword"));
         let r = rule("  sel:\n    userIdentity: x\n  condition: sel\n");
         assert!(
             compile_rule(&r, &mut reg)

@@ -8,7 +8,7 @@
 //! field the schema does not know is looked up in `unmappedfields`, where ingest keeps every
 //! part of a record that the typed columns do not hold.
 
-use trailsql_ingest::schema::{CLOUDTRAIL, Kind, Spec, UNMAPPED, column_name};
+pub use trailsql_ingest::schema::{CLOUDTRAIL, Kind, Spec, UNMAPPED, column_name};
 
 /// The columns a finding reports, by their lake names.
 pub mod columns {
@@ -35,6 +35,8 @@ pub enum Source {
     ListField { sql: String, field: String },
     /// A field the schema does not know: its path, looked up in `unmappedfields`.
     Unmapped { path: Vec<String> },
+    /// Every string value of the event (keyword detections): [`keywords_sql`].
+    Keywords,
 }
 
 impl Source {
@@ -45,6 +47,7 @@ impl Source {
                 sql.clone()
             }
             Source::Unmapped { .. } => UNMAPPED.to_owned(),
+            Source::Keywords => keywords_sql(),
         }
     }
 
@@ -74,6 +77,28 @@ impl Source {
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The columns holding the event's string values, in [`keyword_specs`] order, as one
+/// struct: booleans are left out (a keyword matches strings only), the event time is the text
+/// CloudTrail writes, `unmappedfields` comes last.
+pub fn keywords_sql() -> String {
+    let mut parts = Vec::new();
+    for spec in keyword_specs() {
+        let name = column_name(spec.key);
+        let expr = match spec.kind {
+            Kind::Time => format!("to_char({name}, '%Y-%m-%dT%H:%M:%SZ')"),
+            _ => name.clone(),
+        };
+        parts.push(format!("{}, {expr}", quote(&name)));
+    }
+    parts.push(format!("{}, {UNMAPPED}", quote(UNMAPPED)));
+    format!("named_struct({})", parts.join(", "))
+}
+
+/// The top-level fields whose values keyword detections search.
+pub fn keyword_specs() -> impl Iterator<Item = &'static Spec> {
+    CLOUDTRAIL.iter().filter(|s| !matches!(s.kind, Kind::Bool))
 }
 
 /// Resolve a Sigma field name (a dotted CloudTrail path) to its source.

@@ -288,6 +288,33 @@ pub struct ItemTest {
     pub fieldref: Option<String>,
 }
 
+/// Compile the values of a keyword detection (values without a field): each matches a
+/// string anywhere in the event, a plain one as a substring, one with wildcards as a whole
+/// string; case-insensitively. Any of them (OR).
+pub fn compile_keywords(values: &[SigmaValue]) -> Result<Test, String> {
+    let mut tests = Vec::new();
+    for v in values {
+        let s = match v {
+            SigmaValue::String(s) => s.clone(),
+            SigmaValue::Null => return Err("a keyword cannot be null".into()),
+            other => SigmaString::from_raw(&plain(other)?),
+        };
+        tests.push(if s.as_plain().is_some() {
+            sigma_string(&s, StrOp::Contains, false)?
+        } else {
+            sigma_string(&s, StrOp::Equals, false)?
+        });
+    }
+    if tests.is_empty() {
+        return Err("no keywords".into());
+    }
+    Ok(if tests.len() == 1 {
+        tests.pop().expect("one")
+    } else {
+        Test::Any(tests)
+    })
+}
+
 /// Compile one detection item's modifiers and values.
 pub fn compile_item(item: &DetectionItem) -> Result<ItemTest, String> {
     let m = mods(&item.field.modifiers)?;

@@ -18,8 +18,9 @@ use datafusion::logical_expr::{
 };
 
 use crate::compile::Item;
-use crate::fields::Source;
+use crate::fields::{Kind, Source, Spec};
 use crate::value::{Val, Values, json_path, unmapped};
+use serde_json::value::RawValue;
 
 pub const NAME: &str = "sigma_match";
 /// `sigma_text(N, column)`: the text of item N's field (its values joined by `,`), for a
@@ -159,6 +160,8 @@ pub(crate) enum Reader<'a> {
         list: &'a ListArray,
         field: Text<'a>,
     },
+    /// Every string of the event: the children of [`crate::fields::keywords_sql`]'s struct.
+    Keywords(&'a StructArray),
 }
 
 impl<'a> Reader<'a> {
@@ -167,6 +170,7 @@ impl<'a> Reader<'a> {
             Source::Column { .. } => Reader::Column(Text::new(a.as_ref())?),
             Source::Json { path, .. } => Reader::Json(Text::new(a.as_ref())?, path),
             Source::Unmapped { path } => Reader::Unmapped(Text::new(a.as_ref())?, path),
+            Source::Keywords => Reader::Keywords(a.as_struct()),
             Source::ListField { field, .. } => {
                 let list = a.as_list::<i32>();
                 let structs: &StructArray = list.values().as_struct();
@@ -194,6 +198,24 @@ impl<'a> Reader<'a> {
             Reader::Column(t) => t.get(row).map(|s| vec![Val::Str(Cow::Borrowed(s))]),
             Reader::Json(t, path) => json_path(t.get(row)?, path),
             Reader::Unmapped(t, path) => unmapped(t.get(row)?, path),
+            Reader::Keywords(st) => {
+                let mut out = Vec::new();
+                let specs: Vec<&Spec> = crate::fields::keyword_specs().collect();
+                for (i, spec) in specs.iter().enumerate() {
+                    strings(st.column(i).as_ref(), row, &spec.kind, &mut out);
+                }
+                if let Some(doc) = Text::new(st.column(specs.len()).as_ref())
+                    .ok()
+                    .and_then(|t| t.get(row))
+                    && let Ok(raw) = serde_json::from_str::<&RawValue>(doc)
+                    && let Some(pairs) = trailsql_ingest::json::object(raw)
+                {
+                    for (_, v) in pairs.0 {
+                        json_strings(v, &mut out);
+                    }
+                }
+                Some(out)
+            }
             Reader::List { list, field } => {
                 if list.is_null(row) {
                     return None;
@@ -207,5 +229,71 @@ impl<'a> Reader<'a> {
                 (!vals.is_empty()).then_some(vals)
             }
         }
+    }
+}
+
+/// The string values of one row of a column of the given kind.
+fn strings<'a>(a: &'a dyn Array, row: usize, kind: &Kind, out: &mut Vec<Val<'a>>) {
+    if a.is_null(row) {
+        return;
+    }
+    match kind {
+        Kind::Str | Kind::Time => {
+            if let Some(s) = Text::new(a).ok().and_then(|t| t.get(row)) {
+                out.push(Val::Str(Cow::Borrowed(s)));
+            }
+        }
+        Kind::Json => {
+            if let Some(doc) = Text::new(a).ok().and_then(|t| t.get(row))
+                && let Ok(raw) = serde_json::from_str::<&RawValue>(doc)
+            {
+                json_strings(raw, out);
+            }
+        }
+        Kind::Bool => {}
+        Kind::Struct(children) => {
+            let st = a.as_struct();
+            for (i, c) in children.iter().enumerate() {
+                strings(st.column(i).as_ref(), row, &c.kind, out);
+            }
+        }
+        Kind::List(children) => {
+            let list = a.as_list::<i32>();
+            let st: &StructArray = list.values().as_struct();
+            let offsets = list.value_offsets();
+            for item in offsets[row] as usize..offsets[row + 1] as usize {
+                if st.is_null(item) {
+                    continue;
+                }
+                for (i, c) in children.iter().enumerate() {
+                    strings(st.column(i).as_ref(), item, &c.kind, out);
+                }
+            }
+        }
+    }
+}
+
+/// The string values anywhere in a JSON value.
+fn json_strings<'a>(raw: &'a RawValue, out: &mut Vec<Val<'a>>) {
+    use trailsql_ingest::json::{JsonType, json_type};
+    match json_type(raw) {
+        JsonType::String => {
+            if let Some(s) = trailsql_ingest::json::string(raw) {
+                out.push(Val::Str(s));
+            }
+        }
+        JsonType::Object => {
+            if let Some(pairs) = trailsql_ingest::json::object(raw) {
+                for (_, v) in pairs.0 {
+                    json_strings(v, out);
+                }
+            }
+        }
+        JsonType::Array => {
+            for v in serde_json::from_str::<Vec<&RawValue>>(raw.get()).unwrap_or_default() {
+                json_strings(v, out);
+            }
+        }
+        _ => {}
     }
 }
