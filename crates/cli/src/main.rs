@@ -387,8 +387,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Some(Command::Ddl(a)) => {
+            // DuckDB binds views to files and Spark's MSCK REPAIR needs the location: their
+            // statements depend on which tables have data yet.
+            let empty = match a.engine {
+                trailsql_query::ddl::Engine::DuckDb | trailsql_query::ddl::Engine::Spark => {
+                    trailsql_query::ddl::empty_tables(&lake).await?
+                }
+                _ => Vec::new(),
+            };
             let location = a.location.unwrap_or(lake);
-            print!("{}", trailsql_query::ddl::ddl(a.engine, &location)?);
+            print!("{}", trailsql_query::ddl::ddl(a.engine, &location, &empty)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lookup(a)) => {
