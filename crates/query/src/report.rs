@@ -278,14 +278,18 @@ pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutc
         })
         .await
         .map_err(|e| match e {
-            Error::Statement { message, .. } => Error::Usage(format!(
-                "report {} ({}): {message}",
-                report.id, report.origin
-            )),
+            Error::Statement { message, .. } => Error::Report {
+                id: report.id.clone(),
+                origin: report.origin.clone(),
+                message,
+            },
             other => other,
         })?;
-        let (schema, batches) =
-            result.ok_or_else(|| Error::Usage(format!("report {}: no statement", report.id)))?;
+        let (schema, batches) = result.ok_or_else(|| Error::Report {
+            id: report.id.clone(),
+            origin: report.origin.clone(),
+            message: "no statement".into(),
+        })?;
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         done.push(Done {
             report,
@@ -322,13 +326,7 @@ pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutc
             let path = dir.join(format!("{}-{stamp}.{ext}", d.report.id));
             let schema = d.schema.clone().expect("filtered");
             if opts.format == OutputFormat::Parquet {
-                let file = std::fs::File::create(&path)?;
-                let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-                for b in &d.batches {
-                    w.write(b).map_err(|e| Error::Usage(e.to_string()))?;
-                }
-                w.close().map_err(|e| Error::Usage(e.to_string()))?;
+                crate::format::write_parquet(&path, schema, &d.batches)?;
             } else {
                 let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
                 opts.format.write(&schema, &d.batches, &mut f)?;

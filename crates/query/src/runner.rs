@@ -91,22 +91,21 @@ pub async fn run_sources(
             all = b;
         }
         let schema = schema.ok_or_else(|| Error::Usage("nothing to run".into()))?;
-        let file = std::fs::File::create(path)?;
-        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        for b in &all {
-            w.write(b).map_err(|e| Error::Usage(e.to_string()))?;
-        }
-        w.close().map_err(|e| Error::Usage(e.to_string()))?;
-        return Ok(());
+        return crate::format::write_parquet(path, schema, &all);
     }
     match output {
         Some(path) => {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+            let file = std::fs::File::create(path).map_err(|e| Error::write(path, e))?;
+            let mut f = std::io::BufWriter::new(file);
             for src in sources {
-                run_sql(&ctx, &source_text(src)?, opts, &mut f).await?;
+                run_sql(&ctx, &source_text(src)?, opts, &mut f)
+                    .await
+                    .map_err(|e| match e {
+                        Error::Io(io) => Error::write(path, io),
+                        other => other,
+                    })?;
             }
-            f.flush()?;
+            f.flush().map_err(|e| Error::write(path, e))?;
         }
         None => {
             for src in sources {
