@@ -88,6 +88,11 @@ impl OutputFormat {
         batches: &[RecordBatch],
         out: &mut dyn Write,
     ) -> Result<()> {
+        if schema.fields().is_empty() && *self != OutputFormat::Parquet {
+            // SET, CREATE VIEW...: nothing to print (in machine formats, not even an empty
+            // document).
+            return Ok(());
+        }
         match self {
             OutputFormat::Table => {
                 if batches.iter().all(|b| b.num_rows() == 0) {
@@ -202,7 +207,7 @@ pub(crate) fn write_parquet(
 }
 
 /// CSV has no nested values: structs, lists and maps are written as their display text.
-fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
+pub(crate) fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
     use arrow::datatypes::{DataType, Field, Schema};
     if !b
         .schema()

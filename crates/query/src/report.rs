@@ -12,6 +12,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Utc};
 
+use crate::combined::{Named, is_machine, write_combined};
 use crate::runner::{SqlOptions, for_each_statement};
 use crate::{Error, OutputFormat, Result};
 
@@ -231,6 +232,11 @@ fn select(opts: &ReportOptions) -> Result<Vec<Report>> {
 
 /// Run reports over `[since, until)`.
 pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutcome> {
+    if opts.format == OutputFormat::Parquet && opts.out_dir.is_none() && !opts.html {
+        return Err(Error::Usage(
+            "--format parquet writes files: give --out-dir DIR".into(),
+        ));
+    }
     let reports = select(opts)?;
     let ctx = crate::open_session(&opts.lake).await?;
     let mut params = opts.params.clone();
@@ -333,6 +339,19 @@ pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutc
                 f.flush()?;
             }
         }
+    } else if is_machine(opts.format) {
+        // Data only: one document, a column naming each row's report.
+        let named: Vec<Named> = done
+            .iter()
+            .filter_map(|d| {
+                Some(Named {
+                    name: &d.report.id,
+                    schema: d.schema.as_ref()?,
+                    batches: &d.batches,
+                })
+            })
+            .collect();
+        write_combined(&named, opts.format, out)?;
     } else {
         for d in done.iter().filter(|d| d.schema.is_some()) {
             writeln!(
@@ -344,7 +363,9 @@ pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutc
                 .write(d.schema.as_ref().expect("filtered"), &d.batches, out)?;
         }
     }
-    if !opts.html || opts.out_dir.is_some() {
+    if is_machine(opts.format) && opts.out_dir.is_none() {
+        summary(&done, &mut std::io::stderr().lock())?;
+    } else if !opts.html || opts.out_dir.is_some() {
         summary(&done, out)?;
     }
     let findings = done
