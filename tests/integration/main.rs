@@ -4,6 +4,7 @@
 mod common;
 mod crash;
 mod dedupe;
+mod errors;
 mod lookup;
 mod readers;
 mod repl;

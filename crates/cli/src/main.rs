@@ -228,26 +228,45 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e)
-            if matches!(
-                e.downcast_ref::<trailsql_query::Error>(),
-                Some(trailsql_query::Error::Usage(_))
-            ) =>
-        {
-            usage(&e.to_string())
-        }
+        Err(e) if is_usage(&e) => usage(&e.to_string()),
         Err(e) => {
-            let mut chain = e.chain();
-            eprintln!(
-                "error: {}",
-                chain.next().map(|c| c.to_string()).unwrap_or_default()
-            );
-            for cause in chain {
-                eprintln!("  caused by: {cause}");
+            for line in cause_lines(&e) {
+                eprintln!("{line}");
             }
             ExitCode::from(1)
         }
     }
+}
+
+/// An error in the arguments (exit status 2), as opposed to a failure while running.
+fn is_usage(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<trailsql_query::Error>(),
+        Some(trailsql_query::Error::Usage(_))
+    ) || matches!(
+        e.downcast_ref::<trailsql_ingest::Error>(),
+        Some(trailsql_ingest::Error::InvalidTime(_))
+    )
+}
+
+/// `error: MESSAGE`, then one `  caused by: CAUSE` line per cause that the lines before do
+/// not already say (errors of other crates often print their source and also return it).
+fn cause_lines(e: &anyhow::Error) -> Vec<String> {
+    let mut said: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || said.iter().any(|s| s.contains(&text)) {
+            continue;
+        }
+        lines.push(if lines.is_empty() {
+            format!("error: {text}")
+        } else {
+            format!("  caused by: {text}")
+        });
+        said.push(text);
+    }
+    lines
 }
 
 /// A usage error: message on stderr, exit status 2.
@@ -256,11 +275,21 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Whether the error comes from writing to a closed pipe (`trailsql ... | head`): by the
+/// I/O error's kind, anywhere in the chain of causes.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.to_string().contains("Broken pipe")
+        let io = c
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| {
+                c.downcast_ref::<trailsql_query::Error>()
+                    .and_then(|q| q.io_error())
+            })
+            .or_else(|| {
+                c.downcast_ref::<trailsql_ingest::Error>()
+                    .and_then(|i| i.io_error())
+            });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -438,5 +467,51 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct PrintsAndReturnsItsSource(std::io::Error);
+
+    impl std::fmt::Display for PrintsAndReturnsItsSource {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Generic LocalFileSystem error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for PrintsAndReturnsItsSource {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let disk = || std::io::Error::from_raw_os_error(28);
+        // Another crate's error that prints its source and also returns it.
+        let e = anyhow::Error::new(PrintsAndReturnsItsSource(disk()));
+        assert_eq!(
+            cause_lines(&e),
+            ["error: Generic LocalFileSystem error: No space left on device (os error 28)"]
+        );
+        let e = anyhow::Error::new(disk()).context("cannot write /dev/full");
+        assert_eq!(
+            cause_lines(&e),
+            [
+                "error: cannot write /dev/full",
+                "  caused by: No space left on device (os error 28)"
+            ]
+        );
+        let pipe = trailsql_query::Error::Io(std::io::ErrorKind::BrokenPipe.into());
+        assert!(is_broken_pipe(&pipe.into()));
+        let ingest = trailsql_ingest::Error::from(std::io::Error::from(
+            std::io::ErrorKind::BrokenPipe,
+        ));
+        assert!(is_broken_pipe(&trailsql_query::Error::Lake(ingest).into()));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }
