@@ -14,7 +14,9 @@ fn trailsql(args: &[&str]) -> (i32, String, String) {
 fn assert_each_cause_once(err: &str) {
     let lines: Vec<&str> = err.lines().collect();
     for (i, a) in lines.iter().enumerate() {
-        let a = a.trim_start_matches("error: ").trim_start_matches("  caused by: ");
+        let a = a
+            .trim_start_matches("error: ")
+            .trim_start_matches("  caused by: ");
         for (j, b) in lines.iter().enumerate() {
             assert!(
                 i == j || !b.contains(a),
@@ -94,10 +96,20 @@ fn a_closed_pipe_ends_quietly() {
         .spawn()
         .unwrap();
     let mut first = [0u8; 16];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
     drop(child.stdout.take());
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "{err}");
     assert_eq!(err, "");

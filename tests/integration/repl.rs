@@ -66,7 +66,11 @@ fn wide_results_fit_the_width_and_expand_into_records() {
     crate::shapes::shapes_dir(&src);
     let lake = tmp.path().join("lake");
     ingest_ok(&lake, &[&src], &[]);
-    let columns = trailsql_ingest::schema::Table::CloudTrail.schema().fields().len() + 2;
+    let columns = trailsql_ingest::schema::Table::CloudTrail
+        .schema()
+        .fields()
+        .len()
+        + 2;
     let select = "SELECT * FROM cloudtrail WHERE eventname = 'PutObject';\n";
 
     // The table keeps the first and last columns and says how many it hides.
@@ -78,7 +82,10 @@ fn wide_results_fit_the_width_and_expand_into_records() {
     let (code, out, err) = run_with_stdin(cmd, &format!("\\timing off\n{select}"));
     assert_eq!(code, 0, "{err}");
     for line in out.lines() {
-        assert!(line.chars().count() <= 100, "wider than 100: {line:?}\n{out}");
+        assert!(
+            line.chars().count() <= 100,
+            "wider than 100: {line:?}\n{out}"
+        );
     }
     let header = out.lines().nth(2).unwrap();
     assert!(header.starts_with("| eventversion "), "{out}");
@@ -100,7 +107,9 @@ fn wide_results_fit_the_width_and_expand_into_records() {
     // Expanded: one line per field, nulls inside structs as `null`; \width sets the width.
     let (code, out, err) = session(
         &lake,
-        &format!("\\timing off\n\\width 100\n\\x on\n{select}\\x auto\nSELECT eventname FROM cloudtrail WHERE eventname = 'PutObject';\n\\x off\n"),
+        &format!(
+            "\\timing off\n\\width 100\n\\x on\n{select}\\x auto\nSELECT eventname FROM cloudtrail WHERE eventname = 'PutObject';\n\\x off\n"
+        ),
     );
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().skip(1).collect();
@@ -108,7 +117,10 @@ fn wide_results_fit_the_width_and_expand_into_records() {
     assert_eq!(lines[1], "expanded display is on");
     assert!(lines[2].starts_with("-[ RECORD 1 ]-"), "{out}");
     let record = &lines[3..3 + columns];
-    assert!(record[0].starts_with("eventversion ") && record[0].ends_with("| 1.09"), "{out}");
+    assert!(
+        record[0].starts_with("eventversion ") && record[0].ends_with("| 1.09"),
+        "{out}"
+    );
     assert!(
         record
             .iter()
@@ -120,7 +132,10 @@ fn wide_results_fit_the_width_and_expand_into_records() {
         .find(|l| l.starts_with("useridentity "))
         .unwrap();
     assert!(identity.contains("username: null"), "{identity}");
-    assert!(!identity.contains(": ,") && !identity.contains(": }"), "{identity}");
+    assert!(
+        !identity.contains(": ,") && !identity.contains(": }"),
+        "{identity}"
+    );
     assert_eq!(lines[3 + columns], "1 row");
     assert_eq!(lines[4 + columns], "expanded display is auto");
     // auto: a table when it fits.

@@ -266,13 +266,19 @@ fn machine_formats_hold_only_data() {
                 seen.push(&row[0]);
             }
         }
-        assert!(seen.len() >= 2, "{format}: rows of several reports: {seen:?}");
+        assert!(
+            seen.len() >= 2,
+            "{format}: rows of several reports: {seen:?}"
+        );
     }
 
     let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
     let json = json.as_array().unwrap();
     assert!(json.len() > 1);
-    assert!(json.iter().all(|r| ids.contains(&r["report"].as_str().unwrap())));
+    assert!(
+        json.iter()
+            .all(|r| ids.contains(&r["report"].as_str().unwrap()))
+    );
 
     let ndjson = run("ndjson");
     let lines: Vec<serde_json::Value> = ndjson
@@ -280,5 +286,9 @@ fn machine_formats_hold_only_data() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), json.len());
-    assert!(lines.iter().all(|r| ids.contains(&r["report"].as_str().unwrap())));
+    assert!(
+        lines
+            .iter()
+            .all(|r| ids.contains(&r["report"].as_str().unwrap()))
+    );
 }

@@ -145,7 +145,12 @@ fn statement_runner_sources_params_formats_and_exit_codes() {
     assert!(err.contains("--format csv holds one result"), "{err}");
     let (code, out, err) = sql_run(
         &lake,
-        &["--format", "csv", "-c", "SET datafusion.execution.batch_size = 1000; SELECT 1 AS a"],
+        &[
+            "--format",
+            "csv",
+            "-c",
+            "SET datafusion.execution.batch_size = 1000; SELECT 1 AS a",
+        ],
         None,
     );
     assert_eq!((code, out.as_str()), (0, "a\n1\n"), "{err}");

@@ -508,9 +508,8 @@ mod tests {
         );
         let pipe = trailsql_query::Error::Io(std::io::ErrorKind::BrokenPipe.into());
         assert!(is_broken_pipe(&pipe.into()));
-        let ingest = trailsql_ingest::Error::from(std::io::Error::from(
-            std::io::ErrorKind::BrokenPipe,
-        ));
+        let ingest =
+            trailsql_ingest::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert!(is_broken_pipe(&trailsql_query::Error::Lake(ingest).into()));
         assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }

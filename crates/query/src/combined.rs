@@ -51,7 +51,10 @@ fn with_name(column: &str, name: &str, batch: &RecordBatch) -> Result<RecordBatc
     let mut columns: Vec<ArrayRef> =
         vec![Arc::new(StringArray::from(vec![name; batch.num_rows()]))];
     columns.extend(batch.columns().iter().cloned());
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Write `results` as one document of `format` (csv, tsv, json or ndjson).

@@ -94,8 +94,11 @@ fn layout(widths: &[usize], width: usize) -> Vec<(Option<usize>, usize)> {
     let total = |cols: &[(Option<usize>, usize)]| -> usize {
         1 + cols.iter().map(|(_, w)| w + 3).sum::<usize>()
     };
-    let all: Vec<(Option<usize>, usize)> =
-        widths.iter().enumerate().map(|(i, w)| (Some(i), *w)).collect();
+    let all: Vec<(Option<usize>, usize)> = widths
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (Some(i), *w))
+        .collect();
     if total(&all) <= width || widths.len() <= 2 {
         return all;
     }
@@ -240,7 +243,12 @@ pub fn write_fitted(
 fn write_expanded(c: &Cells, out: &mut dyn Write) -> Result<()> {
     let w = c.names.iter().map(|n| len(n)).max().unwrap_or(0);
     for (n, r) in c.rows.iter().enumerate() {
-        writeln!(out, "-[ RECORD {} ]{}", n + 1, "-".repeat(w.saturating_sub(8)))?;
+        writeln!(
+            out,
+            "-[ RECORD {} ]{}",
+            n + 1,
+            "-".repeat(w.saturating_sub(8))
+        )?;
         for (name, v) in c.names.iter().zip(r) {
             writeln!(out, "{name}{} | {v}", " ".repeat(w - len(name)))?;
         }
@@ -286,7 +294,13 @@ mod tests {
         let shown = header.matches("column_").count();
         assert!(shown >= 4, "{s}");
         assert!(header.contains(&format!("… {} more", 30 - shown)), "{s}");
-        assert!(s.ends_with(&format!("1 row, 30 columns ({} hidden: \\x shows every field)\n", 30 - shown)), "{s}");
+        assert!(
+            s.ends_with(&format!(
+                "1 row, 30 columns ({} hidden: \\x shows every field)\n",
+                30 - shown
+            )),
+            "{s}"
+        );
         // Wide enough: everything.
         let s = render(&b, 1000, Expanded::Off);
         assert_eq!(s.lines().nth(1).unwrap().matches("column_").count(), 30);

@@ -393,7 +393,9 @@ impl Session {
                         self.fixed_width = true;
                         let _ = writeln!(out, "width is {w}");
                     }
-                    _ => self.error(&format!("\\width {n}: expected a number of characters, 20 or more")),
+                    _ => self.error(&format!(
+                        "\\width {n}: expected a number of characters, 20 or more"
+                    )),
                 },
             },
             "\\i" => {

@@ -127,14 +127,19 @@ fn one_result_set(sources: &[SqlSource], format: OutputFormat) -> Result<()> {
     let mut returning = 0;
     for src in sources {
         // A statement that does not parse fails when it runs, with its own message.
-        let Ok(statements) = DFParser::parse_sql_with_dialect(&source_text(src)?, &GenericDialect {})
+        let Ok(statements) =
+            DFParser::parse_sql_with_dialect(&source_text(src)?, &GenericDialect {})
         else {
             continue;
         };
         returning += statements.iter().filter(|s| returns_rows(s)).count();
     }
     if returning > 1 {
-        let name = if format == OutputFormat::Csv { "csv" } else { "tsv" };
+        let name = if format == OutputFormat::Csv {
+            "csv"
+        } else {
+            "tsv"
+        };
         return Err(Error::Usage(format!(
             "--format {name} holds one result, and {returning} statements return rows: run them one at a time (-o FILE each), or use --format json or ndjson"
         )));
