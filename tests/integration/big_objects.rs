@@ -35,7 +35,11 @@ fn content(lake: &Path) -> BTreeSet<(String, String)> {
 fn a_large_object_is_streamed_with_the_rows_small_files_give() {
     const N: usize = 20_000;
     let tmp = tempfile::tempdir().unwrap();
-    let events: Vec<Value> = (0..N).map(event).collect();
+    // Every 4,000th element is not a record: quarantined, from the object's pieces too.
+    let events: Vec<Value> = (0..N)
+        .map(|i| if i % 4000 == 3999 { json!(7) } else { event(i) })
+        .collect();
+    let bad = N as u64 / 4000;
     // One object of ~7 MiB of JSON (pretty-printed, as `jq` writes it), read with a 4 MiB
     // budget: decoded as a stream, its rows handed on and checkpointed in pieces.
     let big = tmp.path().join("big/all.json.gz");
@@ -45,7 +49,18 @@ fn a_large_object_is_streamed_with_the_rows_small_files_give() {
     std::fs::write(&big, gzip(&body)).unwrap();
     let lake_big = tmp.path().join("lake-big");
     let s = ingest_ok(&lake_big, &[big.parent().unwrap()], &["--buffer-mb", "4"]);
-    assert_eq!(u(&s, "written"), N as u64, "{s:#}");
+    assert_eq!(u(&s, "written"), N as u64 - bad, "{s:#}");
+    assert_eq!(u(&s, "quarantined"), bad, "{s:#}");
+    let quarantine: usize = std::fs::read_dir(lake_big.join("_trailsql/quarantine"))
+        .unwrap()
+        .map(|e| {
+            std::fs::read_to_string(e.unwrap().path())
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(quarantine as u64, bad);
     assert_eq!(u(&s, "objects_read"), 1);
     assert!(u(&s, "commits") > 1, "checkpoints within the object: {s:#}");
     assert_eq!(u(&s, "json_bytes"), body.len() as u64);
@@ -60,7 +75,7 @@ fn a_large_object_is_streamed_with_the_rows_small_files_give() {
     let lake_small = tmp.path().join("lake-small");
     ingest_ok(&lake_small, &[&small], &[]);
     let got = content(&lake_big);
-    assert_eq!(got.len(), N);
+    assert_eq!(got.len() as u64, N as u64 - bad);
     assert_eq!(got, content(&lake_small));
 
     // Every row rebuilds its input record, at its position in the object.

@@ -548,7 +548,8 @@ impl Writer<'_> {
         } else {
             Vec::new()
         };
-        if parts.is_empty() && sources.is_empty() && listed.is_empty() {
+        if parts.is_empty() && sources.is_empty() && listed.is_empty() && quarantine_data.is_empty()
+        {
             return Ok(());
         }
         // File names are fixed here so that commits, made in order, name them in order.
