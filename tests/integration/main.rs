@@ -1,6 +1,7 @@
 //! Integration tests of the `trailsql` binary and of the lake it writes: one test binary
 //! for the whole product (each test binary links all of DataFusion).
 
+mod big_objects;
 mod common;
 mod crash;
 mod dedupe;
@@ -13,5 +14,6 @@ mod s3;
 mod shapes;
 mod shared_samples;
 mod slt;
+mod sources;
 mod sql;
 mod verify;

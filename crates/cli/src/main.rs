@@ -177,6 +177,11 @@ struct IngestArgs {
     /// is being written meanwhile)
     #[arg(long, default_value_t = 128)]
     buffer_mb: usize,
+    /// Reject an object whose decompressed size passes this (a gzip bomb, or not one
+    /// CloudTrail delivery); records read before the cap are kept and the object counted as
+    /// damaged. Bytes, or with a unit: 512MiB, 4GiB
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    max_object_size: u64,
     /// Only objects of this account (repeatable)
     #[arg(long = "account")]
     accounts: Vec<String>,
@@ -305,6 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.strict = a.strict;
             opts.progress = !a.quiet;
             opts.buffer_bytes = a.buffer_mb.max(1) << 20;
+            opts.max_object_bytes = a.max_object_size;
             opts.accounts = a.accounts;
             opts.regions = a.regions;
             opts.full_listing = a.full_listing;
@@ -468,6 +474,32 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// A size in bytes: a number, optionally followed by a unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`,
+/// `T`/`TiB`, powers of 1024; `B` for bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (expected e.g. 1073741824, 512MiB, 4GiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?} is not a usable size"))
 }
 
 #[cfg(test)]
