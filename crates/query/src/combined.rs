@@ -76,7 +76,7 @@ pub fn write_combined(results: &[Named], format: OutputFormat, out: &mut dyn Wri
         OutputFormat::Json => {
             let mut lines = Vec::new();
             write_combined(results, OutputFormat::NdJson, &mut lines)?;
-            let text = String::from_utf8(lines).map_err(|e| Error::Usage(e.to_string()))?;
+            let text = String::from_utf8_lossy(&lines);
             let rows: Vec<&str> = text.lines().collect();
             writeln!(out, "[{}]", rows.join(","))?;
         }
