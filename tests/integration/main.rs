@@ -1,10 +1,12 @@
 //! Integration tests of the `trailsql` binary and of the lake it writes: one test binary
 //! for the whole product (each test binary links all of DataFusion).
 
+mod big_objects;
 mod common;
 mod crash;
 mod dedupe;
 mod detect;
+mod errors;
 mod lookup;
 mod readers;
 mod repl;
@@ -13,5 +15,6 @@ mod s3;
 mod shapes;
 mod shared_samples;
 mod slt;
+mod sources;
 mod sql;
 mod verify;

@@ -222,6 +222,11 @@ struct IngestArgs {
     /// is being written meanwhile)
     #[arg(long, default_value_t = 128)]
     buffer_mb: usize,
+    /// Reject an object whose decompressed size passes this (a gzip bomb, or not one
+    /// CloudTrail delivery); records read before the cap are kept and the object counted as
+    /// damaged. Bytes, or with a unit: 512MiB, 4GiB
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    max_object_size: u64,
     /// Only objects of this account (repeatable)
     #[arg(long = "account")]
     accounts: Vec<String>,
@@ -273,26 +278,45 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e)
-            if matches!(
-                e.downcast_ref::<trailsql_query::Error>(),
-                Some(trailsql_query::Error::Usage(_))
-            ) =>
-        {
-            usage(&e.to_string())
-        }
+        Err(e) if is_usage(&e) => usage(&e.to_string()),
         Err(e) => {
-            let mut chain = e.chain();
-            eprintln!(
-                "error: {}",
-                chain.next().map(|c| c.to_string()).unwrap_or_default()
-            );
-            for cause in chain {
-                eprintln!("  caused by: {cause}");
+            for line in cause_lines(&e) {
+                eprintln!("{line}");
             }
             ExitCode::from(1)
         }
     }
+}
+
+/// An error in the arguments (exit status 2), as opposed to a failure while running.
+fn is_usage(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<trailsql_query::Error>(),
+        Some(trailsql_query::Error::Usage(_))
+    ) || matches!(
+        e.downcast_ref::<trailsql_ingest::Error>(),
+        Some(trailsql_ingest::Error::InvalidTime(_))
+    )
+}
+
+/// `error: MESSAGE`, then one `  caused by: CAUSE` line per cause that the lines before do
+/// not already say (errors of other crates often print their source and also return it).
+fn cause_lines(e: &anyhow::Error) -> Vec<String> {
+    let mut said: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || said.iter().any(|s| s.contains(&text)) {
+            continue;
+        }
+        lines.push(if lines.is_empty() {
+            format!("error: {text}")
+        } else {
+            format!("  caused by: {text}")
+        });
+        said.push(text);
+    }
+    lines
 }
 
 /// A usage error: message on stderr, exit status 2.
@@ -301,11 +325,21 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Whether the error comes from writing to a closed pipe (`trailsql ... | head`): by the
+/// I/O error's kind, anywhere in the chain of causes.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.to_string().contains("Broken pipe")
+        let io = c
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| {
+                c.downcast_ref::<trailsql_query::Error>()
+                    .and_then(|q| q.io_error())
+            })
+            .or_else(|| {
+                c.downcast_ref::<trailsql_ingest::Error>()
+                    .and_then(|i| i.io_error())
+            });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -321,6 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.strict = a.strict;
             opts.progress = !a.quiet;
             opts.buffer_bytes = a.buffer_mb.max(1) << 20;
+            opts.max_object_bytes = a.max_object_size;
             opts.accounts = a.accounts;
             opts.regions = a.regions;
             opts.full_listing = a.full_listing;
@@ -474,8 +509,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Some(Command::Ddl(a)) => {
+            // DuckDB binds views to files and Spark's MSCK REPAIR needs the location: their
+            // statements depend on which tables have data yet.
+            let empty = match a.engine {
+                trailsql_query::ddl::Engine::DuckDb | trailsql_query::ddl::Engine::Spark => {
+                    trailsql_query::ddl::empty_tables(&lake).await?
+                }
+                _ => Vec::new(),
+            };
             let location = a.location.unwrap_or(lake);
-            print!("{}", trailsql_query::ddl::ddl(a.engine, &location)?);
+            print!("{}", trailsql_query::ddl::ddl(a.engine, &location, &empty)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lookup(a)) => {
@@ -517,5 +560,76 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+    }
+}
+
+/// A size in bytes: a number, optionally followed by a unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`,
+/// `T`/`TiB`, powers of 1024; `B` for bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (expected e.g. 1073741824, 512MiB, 4GiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?} is not a usable size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct PrintsAndReturnsItsSource(std::io::Error);
+
+    impl std::fmt::Display for PrintsAndReturnsItsSource {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Generic LocalFileSystem error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for PrintsAndReturnsItsSource {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let disk = || std::io::Error::from_raw_os_error(28);
+        // Another crate's error that prints its source and also returns it.
+        let e = anyhow::Error::new(PrintsAndReturnsItsSource(disk()));
+        assert_eq!(
+            cause_lines(&e),
+            ["error: Generic LocalFileSystem error: No space left on device (os error 28)"]
+        );
+        let e = anyhow::Error::new(disk()).context("cannot write /dev/full");
+        assert_eq!(
+            cause_lines(&e),
+            [
+                "error: cannot write /dev/full",
+                "  caused by: No space left on device (os error 28)"
+            ]
+        );
+        let pipe = trailsql_query::Error::Io(std::io::ErrorKind::BrokenPipe.into());
+        assert!(is_broken_pipe(&pipe.into()));
+        let ingest =
+            trailsql_ingest::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&trailsql_query::Error::Lake(ingest).into()));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

@@ -1,6 +1,7 @@
 //! trailsql-ingest: CloudTrail objects -> Arrow -> a deduplicated, Hive-partitioned Parquet
 //! lake. Owns the table schema.
 
+mod decode;
 mod error;
 mod ingest;
 pub mod json;
@@ -10,6 +11,7 @@ pub mod schema;
 pub mod shape;
 pub mod source;
 pub mod state;
+pub mod stream;
 pub mod time;
 pub mod verify;
 

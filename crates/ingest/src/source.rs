@@ -176,14 +176,30 @@ pub fn key_delivery_date(key: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
+/// An entry of a local source tree that cannot be read as a file: a symlink loop, a dangling
+/// link, a directory or file that cannot be opened, a FIFO or device. Reported with its path,
+/// never a reason to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a SOURCE argument names: the objects to read and the entries that cannot be read.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    pub objects: Vec<SourceObject>,
+    pub unreadable: Vec<Unreadable>,
+}
+
 /// List the objects a SOURCE argument names, as `listing` filters them.
-pub async fn resolve(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> {
+pub async fn resolve(arg: &str, listing: &Listing) -> Result<Resolved> {
     let mut out = resolve_all(arg, listing).await?;
-    out.retain(|o| listing.keeps(o.location.as_ref()));
+    out.objects.retain(|o| listing.keeps(o.location.as_ref()));
     Ok(out)
 }
 
-async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> {
+async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
     let days = listing.days;
     if let Some(rest) = arg.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
@@ -203,7 +219,10 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> 
             }
             out.push(object(&store, m, format!("s3://{bucket}/{key}")));
         }
-        return Ok(out);
+        return Ok(Resolved {
+            objects: out,
+            unreadable: Vec::new(),
+        });
     }
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
     let path = arg.strip_prefix("file://").unwrap_or(arg);
@@ -229,11 +248,10 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> 
     })?;
     if abs.is_file() {
         let m = store.head(&loc).await?;
-        return Ok(vec![object(
-            &store,
-            m,
-            file_uri(&abs.display().to_string()),
-        )]);
+        return Ok(Resolved {
+            objects: vec![object(&store, m, file_uri(&abs.display().to_string()))],
+            unreadable: Vec::new(),
+        });
     }
     let matcher = match pattern {
         Some(p) => {
@@ -242,18 +260,135 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> 
         }
         None => None,
     };
-    let metas: Vec<ObjectMeta> = store.list(Some(&loc)).try_collect().await?;
+    let walk_root = abs.clone();
+    let (metas, unreadable) = tokio::task::spawn_blocking(move || walk(&walk_root))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
     let mut out = Vec::new();
     for m in metas {
         let fs = format!("/{}", m.location);
-        let rel = &fs[abs.display().to_string().len().min(fs.len())..];
-        if hidden(rel) || matcher.as_ref().is_some_and(|g| !g.is_match(&fs)) {
+        if matcher.as_ref().is_some_and(|g| !g.is_match(&fs)) {
             continue;
         }
         let uri = file_uri(&fs);
         out.push(object(&store, m, uri));
     }
-    Ok(out)
+    Ok(Resolved {
+        objects: out,
+        unreadable,
+    })
+}
+
+/// Walk a local directory as object_store's `LocalFileSystem` lists it (links followed,
+/// the same locations and ETags, so a lake's record of what it read stays valid), except
+/// that an entry that cannot be read is reported and the walk goes on: object_store stops
+/// at the first symlink loop or unreadable directory, and passes over dangling links and
+/// FIFOs without a word. Hidden files and folders are left out.
+fn walk(root: &std::path::Path) -> (Vec<ObjectMeta>, Vec<Unreadable>) {
+    let mut metas = Vec::new();
+    let mut unreadable = Vec::new();
+    let entries = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map_or_else(|| root.display().to_string(), |p| p.display().to_string());
+                let reason = match (e.loop_ancestor(), e.io_error()) {
+                    (Some(a), _) => format!("symbolic link loop (points to {})", a.display()),
+                    (None, Some(io)) if io.kind() == std::io::ErrorKind::NotFound => {
+                        match std::fs::read_link(e.path().unwrap_or(root)) {
+                            Ok(target) => format!("dangling link to {}", target.display()),
+                            Err(_) => format!("cannot read: {io}"),
+                        }
+                    }
+                    (None, Some(io)) => format!("cannot read: {io}"),
+                    (None, None) => format!("cannot read: {e}"),
+                };
+                unreadable.push(Unreadable { path, reason });
+                continue;
+            }
+        };
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let path = entry.path().display().to_string();
+        if !ft.is_file() {
+            unreadable.push(Unreadable {
+                path,
+                reason: format!("not a regular file ({})", file_kind(&ft)),
+            });
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                unreadable.push(Unreadable {
+                    path,
+                    reason: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        let location = match Path::from_absolute_path(entry.path()) {
+            Ok(l) => l,
+            Err(e) => {
+                unreadable.push(Unreadable {
+                    path,
+                    reason: format!("cannot name: {e}"),
+                });
+                continue;
+            }
+        };
+        // object_store's own temporary files (`name#123`) are not objects.
+        if location
+            .filename()
+            .and_then(|f| f.split_once('#'))
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
+        metas.push(local_meta(location, &meta));
+    }
+    (metas, unreadable)
+}
+
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// A file's metadata as object_store's `LocalFileSystem` gives it (its ETag is
+/// `{inode:x}-{mtime micros:x}-{size:x}`).
+fn local_meta(location: Path, meta: &std::fs::Metadata) -> ObjectMeta {
+    use std::os::unix::fs::MetadataExt;
+    let modified = meta.modified().ok();
+    let micros = modified
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_micros();
+    ObjectMeta {
+        location,
+        last_modified: modified.map_or_else(chrono::Utc::now, Into::into),
+        size: meta.len(),
+        e_tag: Some(format!("{:x}-{micros:x}-{:x}", meta.ino(), meta.len())),
+        version: None,
+    }
 }
 
 /// List a CloudTrail-layout prefix by delivery day. Falls back to a full listing below any
@@ -385,16 +520,19 @@ mod tests {
         }
         let all = resolve(d.to_str().unwrap(), &Listing::default())
             .await
-            .unwrap();
+            .unwrap()
+            .objects;
         assert_eq!(all.len(), 3, "{all:?}");
         let gz = resolve(&format!("{}/**/*.gz", d.display()), &Listing::default())
             .await
-            .unwrap();
+            .unwrap()
+            .objects;
         assert_eq!(gz.len(), 1);
         assert!(gz[0].uri.ends_with("/x/y/b.json.gz"));
         let one = resolve(d.join("x/a.json").to_str().unwrap(), &Listing::default())
             .await
-            .unwrap();
+            .unwrap()
+            .objects;
         assert_eq!(one.len(), 1);
         assert!(matches!(
             resolve("/nonexistent/zzz", &Listing::default()).await,
