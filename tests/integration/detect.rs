@@ -283,3 +283,28 @@ fn new_runs_add_each_finding_once_to_the_detections_table() {
         "0"
     );
 }
+
+#[test]
+fn sigmahq_rules_all_compile() {
+    // SigmaHQ's CloudTrail rules (DRL 1.1), read where they are, never copied.
+    let Some(dir) = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/data/sigma-cloudtrail/rules"))
+        .find(|p| p.is_dir())
+    else {
+        eprintln!("../shared/data/sigma-cloudtrail is not here: nothing to check");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = detect(
+        &tmp.path().join("lake"),
+        &["--rules", dir.to_str().unwrap(), "--check"],
+    );
+    assert!(run.ok(), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("57 rules compiled, 0 skipped (not AWS CloudTrail), 0 could not be used"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -52,14 +52,13 @@ fn text_sql(field: &str, reg: &mut Registry) -> Result<String, String> {
     Ok(format!("sigma_text({}, {arg})", reg.items.len() - 1))
 }
 
-/// Plan a correlation over the detection rules of the set.
-pub fn plan(
-    rule: &Rule,
+/// The referenced rules, compiled.
+fn referenced<'a>(
     c: &CorrelationRule,
-    all: &[Rule],
+    all: &'a [Rule],
     reg: &mut Registry,
-) -> Result<CorrelationPlan, String> {
-    let mut refs: Vec<(&Rule, Compiled)> = Vec::new();
+) -> Result<Vec<(&'a Rule, Compiled)>, String> {
+    let mut refs = Vec::new();
     for r in &c.rules {
         let found = all
             .iter()
@@ -76,13 +75,20 @@ pub fn plan(
     if refs.is_empty() {
         return Err("references no rules".into());
     }
-    let span = c.timespan.seconds.max(1);
-    // Each group-by field, per referenced rule (an alias names a field per rule).
+    Ok(refs)
+}
+
+/// Each group-by field's SQL, per referenced rule (an alias names a field per rule).
+fn group_exprs(
+    c: &CorrelationRule,
+    refs: &[(&Rule, Compiled)],
+    reg: &mut Registry,
+) -> Result<Vec<(String, String)>, String> {
     let mut groups = Vec::new();
     for g in &c.group_by {
         let alias = c.aliases.iter().find(|a| a.alias == *g);
         let mut whens = Vec::new();
-        for (r, comp) in &refs {
+        for (r, comp) in refs {
             let field = match alias {
                 Some(a) => a
                     .mapping
@@ -100,6 +106,19 @@ pub fn plan(
         }
         groups.push((g.clone(), format!("CASE {} END", whens.join(" "))));
     }
+    Ok(groups)
+}
+
+/// Plan a correlation over the detection rules of the set.
+pub fn plan(
+    rule: &Rule,
+    c: &CorrelationRule,
+    all: &[Rule],
+    reg: &mut Registry,
+) -> Result<CorrelationPlan, String> {
+    let refs = referenced(c, all, reg)?;
+    let groups = group_exprs(c, &refs, reg)?;
+    let span = c.timespan.seconds.max(1);
     let flags: Vec<String> = refs
         .iter()
         .enumerate()
@@ -116,63 +135,7 @@ pub fn plan(
     for (i, (_, sql)) in groups.iter().enumerate() {
         inner_cols.push(format!("{sql} AS g{i}"));
     }
-    let having = match (&c.correlation_type, &c.condition) {
-        (CorrelationType::EventCount, CorrelationCondition::Threshold { predicates, .. }) => {
-            predicates
-                .iter()
-                .map(|(op, n)| format!("count(*) {} {n}", op_sql(*op)))
-                .collect::<Vec<_>>()
-        }
-        (
-            CorrelationType::ValueCount,
-            CorrelationCondition::Threshold {
-                predicates,
-                field: Some(fields),
-                ..
-            },
-        ) => {
-            let [field] = fields.as_slice() else {
-                return Err("value_count counts one field".into());
-            };
-            let mut whens = Vec::new();
-            for (_, comp) in &refs {
-                whens.push(format!(
-                    "WHEN {} THEN {}",
-                    comp.predicate,
-                    text_sql(field, reg)?
-                ));
-            }
-            inner_cols.push(format!("CASE {} END AS vc", whens.join(" ")));
-            predicates
-                .iter()
-                .map(|(op, n)| format!("count(DISTINCT vc) {} {n}", op_sql(*op)))
-                .collect()
-        }
-        (CorrelationType::ValueCount, _) => {
-            return Err("value_count needs `condition: field:` and a threshold".into());
-        }
-        (CorrelationType::Temporal, _) => {
-            (0..refs.len()).map(|i| format!("bool_or(r{i})")).collect()
-        }
-        (CorrelationType::TemporalOrdered, _) => {
-            let mut conds: Vec<String> =
-                (0..refs.len()).map(|i| format!("bool_or(r{i})")).collect();
-            for i in 1..refs.len() {
-                // Each rule matched at or after the first match of the one before it.
-                conds.push(format!(
-                    "max(CASE WHEN r{i} THEN eventtime END) >= min(CASE WHEN r{} THEN eventtime END)",
-                    i - 1
-                ));
-            }
-            conds
-        }
-        (t, _) => {
-            return Err(format!(
-                "correlation type {} is not supported (event_count, value_count, temporal, temporal_ordered are)",
-                t.as_str()
-            ));
-        }
-    };
+    let having = having(c, &refs, reg, &mut inner_cols)?;
     if matches!(c.correlation_type, CorrelationType::TemporalOrdered) && refs.len() > 2 {
         return Err("temporal_ordered over more than two rules is not supported".into());
     }
@@ -224,5 +187,72 @@ pub fn plan(
         referenced: refs.iter().map(|(r, _)| r.id.clone()).collect(),
         generate: c.generate,
         sql,
+    })
+}
+
+/// The HAVING conditions of the correlation's type; `value_count` adds its field to the
+/// inner query's columns (as `vc`).
+fn having(
+    c: &CorrelationRule,
+    refs: &[(&Rule, Compiled)],
+    reg: &mut Registry,
+    inner_cols: &mut Vec<String>,
+) -> Result<Vec<String>, String> {
+    Ok(match (&c.correlation_type, &c.condition) {
+        (CorrelationType::EventCount, CorrelationCondition::Threshold { predicates, .. }) => {
+            predicates
+                .iter()
+                .map(|(op, n)| format!("count(*) {} {n}", op_sql(*op)))
+                .collect::<Vec<_>>()
+        }
+        (
+            CorrelationType::ValueCount,
+            CorrelationCondition::Threshold {
+                predicates,
+                field: Some(fields),
+                ..
+            },
+        ) => {
+            let [field] = fields.as_slice() else {
+                return Err("value_count counts one field".into());
+            };
+            let mut whens = Vec::new();
+            for (_, comp) in refs {
+                whens.push(format!(
+                    "WHEN {} THEN {}",
+                    comp.predicate,
+                    text_sql(field, reg)?
+                ));
+            }
+            inner_cols.push(format!("CASE {} END AS vc", whens.join(" ")));
+            predicates
+                .iter()
+                .map(|(op, n)| format!("count(DISTINCT vc) {} {n}", op_sql(*op)))
+                .collect()
+        }
+        (CorrelationType::ValueCount, _) => {
+            return Err("value_count needs `condition: field:` and a threshold".into());
+        }
+        (CorrelationType::Temporal, _) => {
+            (0..refs.len()).map(|i| format!("bool_or(r{i})")).collect()
+        }
+        (CorrelationType::TemporalOrdered, _) => {
+            let mut conds: Vec<String> =
+                (0..refs.len()).map(|i| format!("bool_or(r{i})")).collect();
+            for i in 1..refs.len() {
+                // Each rule matched at or after the first match of the one before it.
+                conds.push(format!(
+                    "max(CASE WHEN r{i} THEN eventtime END) >= min(CASE WHEN r{} THEN eventtime END)",
+                    i - 1
+                ));
+            }
+            conds
+        }
+        (t, _) => {
+            return Err(format!(
+                "correlation type {} is not supported (event_count, value_count, temporal, temporal_ordered are)",
+                t.as_str()
+            ));
+        }
     })
 }

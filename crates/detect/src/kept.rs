@@ -223,3 +223,27 @@ pub async fn append(
     lake.put(&name, buf).await?;
     Ok(new)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watermarks_are_the_first_commit_not_covered() {
+        let snap = Snapshot {
+            files: vec![
+                (0, "cloudtrail/a".into()),
+                (1, "cloudtrail/b".into()),
+                (3, "cloudtrail/c".into()),
+            ],
+        };
+        assert_eq!(snap.head(), 4);
+        assert_eq!(
+            snap.since(0),
+            ["cloudtrail/a", "cloudtrail/b", "cloudtrail/c"]
+        );
+        assert_eq!(snap.since(2), ["cloudtrail/c"]);
+        assert!(snap.since(snap.head()).is_empty());
+        assert_eq!(Snapshot::default().head(), 0);
+    }
+}
