@@ -49,7 +49,14 @@ pub struct IngestOptions {
     pub verify: Option<crate::verify::PublicKeys>,
     /// List S3 sources in full even when an earlier run listed them up to a time.
     pub full_listing: bool,
+    /// Requests in flight at once (object reads; listings of day prefixes). Reading many
+    /// small objects is bound by round trips: objects/s = requests in flight / latency.
+    pub max_requests: usize,
 }
+
+/// Requests in flight by default: at 100-200 ms to S3 from outside its region, 128 GETs of
+/// CloudTrail's 5-minute objects keep 640-1,280 objects/s coming, more than two cores decode.
+pub const DEFAULT_MAX_REQUESTS: usize = 128;
 
 impl IngestOptions {
     pub fn new(sources: Vec<String>, lake: String) -> Self {
@@ -66,6 +73,7 @@ impl IngestOptions {
             regions: Vec::new(),
             verify: None,
             full_listing: false,
+            max_requests: DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -108,6 +116,8 @@ pub struct Summary {
     pub commits: u64,
     pub leftovers_removed: u64,
     pub seconds: f64,
+    /// Requests made to each S3 store (sources and lake), with their bytes.
+    pub requests: trailsql_store::RequestStats,
     pub problems: Vec<Problem>,
     /// With `--verify`: verdict counts over the log files, and digests not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +266,10 @@ impl std::fmt::Display for Summary {
                 v.table_file
             )?;
         }
+        if !self.requests.is_empty() {
+            writeln!(f, "  requests")?;
+            self.requests.write_lines(f, "    ")?;
+        }
         if self.leftovers_removed > 0 {
             writeln!(
                 f,
@@ -319,22 +333,70 @@ const ENCODERS: usize = 2;
 const CHUNK_OBJECTS: usize = 64;
 const CHUNK_BYTES: u64 = 256 << 10;
 
-fn chunks(objects: Vec<SourceObject>) -> Vec<Vec<SourceObject>> {
-    let mut out: Vec<Vec<SourceObject>> = Vec::new();
-    let mut bytes = 0;
-    for o in objects {
-        match out.last_mut() {
-            Some(c) if c.len() < CHUNK_OBJECTS && bytes + o.size <= CHUNK_BYTES => {
-                bytes += o.size;
-                c.push(o);
+type Fetched = (SourceObject, std::result::Result<bytes::Bytes, String>);
+
+/// Read `objects` with up to `max_requests` GETs in flight, and decode them in chunks on the
+/// blocking pool. The chunks' decodings come out in the objects' order (the first copy of a
+/// duplicated event in source order is the one kept, so a run resumed after a crash keeps the
+/// copies an uninterrupted run keeps), at most `parallelism + 1` ahead of the consumer.
+/// Memory: the bytes read and not yet decoded are bounded by half of `--buffer-mb` (at least
+/// 1 MiB; an object larger than a quarter of it is read alone).
+fn read_and_decode(
+    objects: Vec<SourceObject>,
+    window: Window,
+    opts: &IngestOptions,
+) -> tokio::sync::mpsc::Receiver<tokio::task::JoinHandle<Chunk>> {
+    const KIB: u64 = 1024;
+    let budget_kib = ((opts.buffer_bytes / 2) as u64 / KIB).clamp(1024, u32::MAX as u64 / 2);
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(budget_kib as usize));
+    let (tx, rx) = tokio::sync::mpsc::channel(opts.parallelism.max(1) + 1);
+    let max_requests = opts.max_requests.max(1);
+    tokio::spawn(async move {
+        let mut fetched = futures::stream::iter(objects)
+            .map(|obj| {
+                let budget = budget.clone();
+                async move {
+                    // At most half the budget: the chunk being filled holds the other half
+                    // at most (CHUNK_BYTES, or one object), so the next object always fits
+                    // once the chunks handed off are decoded.
+                    let need = obj.size.div_ceil(KIB).clamp(1, budget_kib / 2) as u32;
+                    let permit = budget.acquire_many_owned(need).await.expect("never closed");
+                    let data = match obj.store.get(&obj.location).await {
+                        Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    ((obj, data), permit)
+                }
+            })
+            .buffered(max_requests);
+        let mut chunk: Vec<Fetched> = Vec::new();
+        let mut permits = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let next = fetched.next().await;
+            let full = next.as_ref().is_none_or(|((o, _), _)| {
+                chunk.len() >= CHUNK_OBJECTS || bytes + o.size > CHUNK_BYTES
+            });
+            if full && !chunk.is_empty() {
+                let objs = std::mem::take(&mut chunk);
+                let held = std::mem::take(&mut permits);
+                let task = tokio::task::spawn_blocking(move || {
+                    let c = decode_chunk(objs, window);
+                    drop(held);
+                    c
+                });
+                if tx.send(task).await.is_err() {
+                    return; // the run stopped
+                }
+                bytes = 0;
             }
-            _ => {
-                bytes = o.size;
-                out.push(vec![o]);
-            }
+            let Some((f, permit)) = next else { return };
+            bytes += f.0.size;
+            chunk.push(f);
+            permits.push(permit);
         }
-    }
-    out
+    });
+    rx
 }
 
 fn decode_chunk(
@@ -782,12 +844,14 @@ struct Pending {
 /// Run an ingest.
 pub async fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let start = Instant::now();
+    let before = trailsql_store::request_stats();
     let lake = Lake::open(&opts.lake)?;
     let lock = LakeLock::acquire(&lake).await?;
     let result = run(opts, &lake, start).await;
     let released = lock.release().await;
-    let summary = result?;
+    let mut summary = result?;
     released?;
+    summary.requests = trailsql_store::request_stats().since(&before);
     Ok(summary)
 }
 
@@ -882,6 +946,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             accounts: opts.accounts.clone(),
             regions: opts.regions.clone(),
             digests: false,
+            concurrency: opts.max_requests,
         };
         let found = source::resolve(arg, &listing).await?;
         if found.is_empty() && arg.contains(['*', '?', '[', '{']) {
@@ -969,29 +1034,10 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         listed: Vec::new(),
         pending: None,
     };
-    let mut decoded = futures::stream::iter(chunks(todo))
-        .map(|chunk| async move {
-            let fetched = futures::stream::iter(chunk)
-                .map(|obj| async move {
-                    let data = match obj.store.get(&obj.location).await {
-                        Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    (obj, data)
-                })
-                .buffered(8)
-                .collect::<Vec<_>>()
-                .await;
-            tokio::task::spawn_blocking(move || decode_chunk(fetched, window))
-                .await
-                .map_err(|e| Error::Task(e.to_string()))
-        })
-        // In order: the first copy of a duplicated event in source order is the one kept,
-        // so a run resumed after a crash keeps the same copies an uninterrupted run keeps.
-        .buffered(opts.parallelism.max(1) + 1);
+    let mut decoded = read_and_decode(todo, window, opts);
 
-    while let Some(chunk) = decoded.next().await {
-        let chunk = chunk?;
+    while let Some(chunk) = decoded.recv().await {
+        let chunk = chunk.await.map_err(|e| Error::Task(e.to_string()))?;
         let mut chunk_bytes = 0;
         for d in &chunk.objects {
             chunk_bytes += d.obj.size;

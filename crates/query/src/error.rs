@@ -14,6 +14,8 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("lake: {0}")]
     Lake(#[from] trailsql_ingest::Error),
+    #[error(transparent)]
+    Store(#[from] trailsql_store::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]
