@@ -64,8 +64,7 @@ struct S3Args {
     #[arg(
         long,
         global = true,
-        value_name = "KEY",
-        env = "TRAILSQL_SSE_KMS_KEY_ID"
+        value_name = "KEY"
     )]
     sse_kms_key_id: Option<String>,
 }
