@@ -27,6 +27,8 @@ pub enum Error {
     PublicKeys { file: String, reason: String },
     #[error("strict mode: {0}")]
     Strict(String),
+    #[error(transparent)]
+    Store(#[from] trailsql_store::Error),
     #[error("object store: {0}")]
     ObjectStore(object_store::Error),
     #[error("arrow: {0}")]

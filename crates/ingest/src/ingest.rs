@@ -12,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::decode::{Chunk, DecodeOptions, Window, chunks, spawn_chunk};
+use crate::decode::{Chunk, DecodeOptions, Reading, Window, read_and_decode};
 use crate::lake::{Lake, encode_partition, read_event_keys};
 use crate::rows::PartitionKey;
 use crate::source::{self, SourceObject};
@@ -50,11 +50,18 @@ pub struct IngestOptions {
     /// An object whose decompressed size passes this is rejected (or, when records came
     /// before the cap, kept as damaged): a gzip bomb or something that is not one delivery.
     pub max_object_bytes: u64,
+    /// Requests in flight at once (object reads; listings of day prefixes). Reading many
+    /// small objects is bound by round trips: objects/s = requests in flight / latency.
+    pub max_requests: usize,
 }
 
 /// The default cap on one object's decompressed size: CloudTrail delivers a file every five
 /// minutes, a few MB at most; a GiB of JSON is not one delivery.
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// Requests in flight by default: at 100-200 ms to S3 from outside its region, 128 GETs of
+/// CloudTrail's 5-minute objects keep 640-1,280 objects/s coming, more than two cores decode.
+pub const DEFAULT_MAX_REQUESTS: usize = 128;
 
 impl IngestOptions {
     pub fn new(sources: Vec<String>, lake: String) -> Self {
@@ -72,6 +79,7 @@ impl IngestOptions {
             verify: None,
             full_listing: false,
             max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+            max_requests: DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -114,6 +122,8 @@ pub struct Summary {
     pub commits: u64,
     pub leftovers_removed: u64,
     pub seconds: f64,
+    /// Requests made to each S3 store (sources and lake), with their bytes.
+    pub requests: trailsql_store::RequestStats,
     pub problems: Vec<Problem>,
     /// With `--verify`: verdict counts over the log files, and digests not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -261,6 +271,10 @@ impl std::fmt::Display for Summary {
                 },
                 v.table_file
             )?;
+        }
+        if !self.requests.is_empty() {
+            writeln!(f, "  requests")?;
+            self.requests.write_lines(f, "    ")?;
         }
         if self.leftovers_removed > 0 {
             writeln!(
@@ -653,12 +667,14 @@ struct Pending {
 /// Run an ingest.
 pub async fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let start = Instant::now();
+    let before = trailsql_store::request_stats();
     let lake = Lake::open(&opts.lake)?;
     let lock = LakeLock::acquire(&lake).await?;
     let result = run(opts, &lake, start).await;
     let released = lock.release().await;
-    let summary = result?;
+    let mut summary = result?;
     released?;
+    summary.requests = trailsql_store::request_stats().since(&before);
     Ok(summary)
 }
 
@@ -754,6 +770,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             accounts: opts.accounts.clone(),
             regions: opts.regions.clone(),
             digests: false,
+            concurrency: opts.max_requests,
         };
         let found = source::resolve(arg, &listing).await?;
         if found.objects.is_empty()
@@ -873,12 +890,12 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         // An object is decoded in memory (faster) only when it is small beside the budget.
         stream_json_bytes: (opts.buffer_bytes as u64 / 4).clamp(1 << 20, 32 << 20),
     };
-    let mut decoded = futures::stream::iter(chunks(todo))
-        .map(|chunk| async move { tokio_stream_of(spawn_chunk(chunk, decode_opts)) })
-        // In order: the first copy of a duplicated event in source order is the one kept,
-        // so a run resumed after a crash keeps the same copies an uninterrupted run keeps.
-        .buffered(opts.parallelism.max(1) + 1)
-        .flatten();
+    let reading = Reading {
+        max_requests: opts.max_requests,
+        budget_bytes: opts.buffer_bytes as u64 / 2,
+        ahead: opts.parallelism.max(1) + 1,
+    };
+    let mut decoded = std::pin::pin!(read_and_decode(todo, decode_opts, reading));
 
     while let Some(chunk) = decoded.next().await {
         let chunk = chunk?;
@@ -960,13 +977,6 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         "every record and object accounted for: {summary:?}"
     );
     Ok(summary)
-}
-
-/// The chunks a decoder sends, as a stream.
-fn tokio_stream_of(
-    mut rx: tokio::sync::mpsc::Receiver<Result<Chunk>>,
-) -> impl futures::Stream<Item = Result<Chunk>> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 fn run_id() -> String {

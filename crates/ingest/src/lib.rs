@@ -17,4 +17,4 @@ pub mod verify;
 
 pub use error::{Error, Result};
 
-pub use ingest::{IngestOptions, Problem, Summary, ingest};
+pub use ingest::{DEFAULT_MAX_REQUESTS, IngestOptions, Problem, Summary, ingest};

@@ -37,6 +37,8 @@ pub enum Error {
     #[error(transparent)]
     Lake(#[from] trailsql_ingest::Error),
     #[error(transparent)]
+    Store(#[from] trailsql_store::Error),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A bad argument or command line: exit status 2.
     #[error("{0}")]

@@ -36,7 +36,7 @@ pub struct VerifyOptions {
     pub until: Option<DateTime<Utc>>,
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
-    /// Objects fetched at once.
+    /// Requests in flight at once (objects fetched, prefixes listed).
     pub parallelism: usize,
 }
 
@@ -49,7 +49,7 @@ impl VerifyOptions {
             until: None,
             accounts: Vec::new(),
             regions: Vec::new(),
-            parallelism: 16,
+            parallelism: crate::ingest::DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -130,6 +130,8 @@ pub struct Report {
     /// Objects that are not CloudTrail log files or digests (a README, the keys file, Insights
     /// files), by reason: not judged, as ingest skips them.
     pub skipped: BTreeMap<String, u64>,
+    /// Requests made to each S3 store, with their bytes.
+    pub requests: trailsql_store::RequestStats,
 }
 
 impl Report {
@@ -204,6 +206,7 @@ impl Report {
             "objects": self.objects,
             "notes": self.notes,
             "skipped": self.skipped,
+            "requests": self.requests,
         })
     }
 
@@ -237,7 +240,15 @@ impl Report {
         for n in &self.notes {
             writeln!(w, "note: {n}")?;
         }
-        writeln!(w, "{}", self.summary_line())
+        writeln!(w, "{}", self.summary_line())?;
+        if !self.requests.is_empty() {
+            let mut lines = String::new();
+            self.requests
+                .write_lines(&mut lines, "requests: ")
+                .expect("write to a String");
+            w.write_all(lines.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// The verdict on each log object, by URI, for the lake's `cloudtrail_sources` table.
@@ -370,12 +381,14 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
     }
     // A day of margin on each side: the digest covering a log is delivered up to an hour
     // after it, and a chain's link to its previous digest crosses midnight.
+    let before = trailsql_store::request_stats();
     let days = source::window_days(opts.since, opts.until);
     let listing = Listing {
         days,
         accounts: opts.accounts.clone(),
         regions: opts.regions.clone(),
         digests: true,
+        concurrency: opts.parallelism,
     };
     let mut index: HashMap<String, SourceObject> = HashMap::new();
     let mut unreadable = Vec::new();
@@ -770,6 +783,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
     report
         .objects
         .sort_by(|a, b| (a.kind, &a.object).cmp(&(b.kind, &b.object)));
+    report.requests = trailsql_store::request_stats().since(&before);
     Ok(report)
 }
 
