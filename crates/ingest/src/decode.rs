@@ -68,15 +68,15 @@ const CHUNK_BYTES: u64 = 256 << 10;
 /// Objects larger than this are fetched as a stream rather than whole.
 const STREAM_OBJECT_BYTES: u64 = 8 << 20;
 
-/// An object's content as fetched.
-enum Fetched {
+/// An object's content as fetched: whole when small, else a stream of its body.
+pub(crate) enum Fetched {
     Whole(bytes::Bytes),
     Stream(ChannelRead),
     Failed(String),
 }
 
 /// The body of an object being downloaded, read from a blocking thread.
-struct ChannelRead {
+pub(crate) struct ChannelRead {
     rx: tokio::sync::mpsc::Receiver<std::result::Result<bytes::Bytes, String>>,
     current: bytes::Bytes,
 }
@@ -97,7 +97,9 @@ impl Read for ChannelRead {
     }
 }
 
-async fn fetch(obj: &SourceObject) -> Fetched {
+/// Fetch an object: read whole up to [`STREAM_OBJECT_BYTES`], else its body is forwarded to
+/// a [`Read`] for [`decode_chunk`] (at most a few blocks ahead of the decoder).
+pub(crate) async fn fetch(obj: &SourceObject) -> Fetched {
     let got = match obj.store.get(&obj.location).await {
         Ok(g) => g,
         Err(e) => return Fetched::Failed(e.to_string()),
@@ -298,7 +300,10 @@ impl Builder<'_> {
     }
 }
 
-fn decode_chunk(
+/// Decode fetched objects, in order, handing each chunk to `emit` as it is ready: several for
+/// a run of objects past `piece_bytes` of JSON, and partial ones for a streamed object.
+/// Runs on a blocking thread (a streamed body is read there).
+pub(crate) fn decode_chunk(
     objects: Vec<(SourceObject, Fetched)>,
     opts: DecodeOptions,
     emit: &mut dyn FnMut(Chunk),

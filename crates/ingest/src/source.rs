@@ -269,6 +269,10 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
         let uri = file_uri(&fs);
         out.push(object(&store, m, uri));
     }
+    // Under a glob, only the entries it names are reported: a loop among directories is not
+    // a file the pattern asks for.
+    let mut unreadable = unreadable;
+    unreadable.retain(|u| matcher.as_ref().is_none_or(|g| g.is_match(&u.path)));
     Ok(Resolved {
         objects: out,
         unreadable,
@@ -552,6 +556,34 @@ mod tests {
             resolve("/nonexistent/zzz", &Listing::default()).await,
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn unreadable_entries_are_reported_and_globs_keep_those_they_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        std::fs::write(d.join("a/ok.json.gz"), "{}").unwrap();
+        std::os::unix::fs::symlink(d.join("nothing"), d.join("a/gone.json.gz")).unwrap();
+        std::os::unix::fs::symlink(d, d.join("a/loop")).unwrap();
+        let all = resolve(d.to_str().unwrap(), &Listing::default())
+            .await
+            .unwrap();
+        assert_eq!(all.objects.len(), 1);
+        let mut why: Vec<&str> = all.unreadable.iter().map(|u| u.reason.as_str()).collect();
+        why.sort();
+        assert_eq!(why.len(), 2, "{:?}", all.unreadable);
+        assert!(why[0].starts_with("dangling link to "), "{why:?}");
+        assert!(why[1].starts_with("symbolic link loop"), "{why:?}");
+        let gz = resolve(
+            &format!("{}/**/*.json.gz", d.display()),
+            &Listing::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(gz.objects.len(), 1);
+        assert_eq!(gz.unreadable.len(), 1, "{:?}", gz.unreadable);
+        assert!(gz.unreadable[0].path.ends_with("a/gone.json.gz"));
     }
 
     #[test]
