@@ -61,11 +61,7 @@ struct S3Args {
     sse_kms: bool,
     /// Encrypt what trailsql writes to an S3 lake with SSE-KMS and this KMS key (id, ARN or
     /// alias)
-    #[arg(
-        long,
-        global = true,
-        value_name = "KEY"
-    )]
+    #[arg(long, global = true, value_name = "KEY")]
     sse_kms_key_id: Option<String>,
 }
 
