@@ -335,6 +335,59 @@ const CHUNK_BYTES: u64 = 256 << 10;
 
 type Fetched = (SourceObject, std::result::Result<bytes::Bytes, String>);
 
+type Permit = tokio::sync::OwnedSemaphorePermit;
+
+/// A read started early: the object's bytes (or why not), and its share of the read-ahead.
+type EarlyRead = tokio::task::JoinHandle<(std::result::Result<bytes::Bytes, String>, Permit)>;
+
+/// Reads started while the listing goes on, by URI: the first objects are read while the
+/// rest of a bucket is listed. `--max-requests` GETs at a time (shared with the reads that
+/// follow the listing), and at most a quarter of `--buffer-mb` read ahead (objects beyond it
+/// are read after the listing, in order).
+struct Prefetch {
+    started: HashMap<String, EarlyRead>,
+    requests: std::sync::Arc<tokio::sync::Semaphore>,
+    bytes: std::sync::Arc<tokio::sync::Semaphore>,
+    budget_kib: u64,
+}
+
+impl Prefetch {
+    fn new(opts: &IngestOptions) -> Self {
+        let budget_kib = ((opts.buffer_bytes / 4) as u64 / 1024).clamp(1024, u32::MAX as u64 / 2);
+        Prefetch {
+            started: HashMap::new(),
+            requests: std::sync::Arc::new(tokio::sync::Semaphore::new(opts.max_requests.max(1))),
+            bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(budget_kib as usize)),
+            budget_kib,
+        }
+    }
+
+    /// Start reading `obj`, if the read-ahead budget has room for it.
+    fn start(&mut self, obj: SourceObject) {
+        if self.started.contains_key(&obj.uri) {
+            return;
+        }
+        let need = obj.size.div_ceil(1024).clamp(1, self.budget_kib) as u32;
+        let Ok(permit) = self.bytes.clone().try_acquire_many_owned(need) else {
+            return;
+        };
+        let requests = self.requests.clone();
+        let uri = obj.uri.clone();
+        let task = tokio::spawn(async move {
+            let _slot = requests.acquire_owned().await.expect("never closed");
+            (get(&obj).await, permit)
+        });
+        self.started.insert(uri, task);
+    }
+}
+
+async fn get(obj: &SourceObject) -> std::result::Result<bytes::Bytes, String> {
+    match obj.store.get(&obj.location).await {
+        Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Read `objects` with up to `max_requests` GETs in flight, and decode them in chunks on the
 /// blocking pool. The chunks' decodings come out in the objects' order (the first copy of a
 /// duplicated event in source order is the one kept, so a run resumed after a crash keeps the
@@ -345,26 +398,38 @@ fn read_and_decode(
     objects: Vec<SourceObject>,
     window: Window,
     opts: &IngestOptions,
+    prefetch: Prefetch,
 ) -> tokio::sync::mpsc::Receiver<tokio::task::JoinHandle<Chunk>> {
     const KIB: u64 = 1024;
     let budget_kib = ((opts.buffer_bytes / 2) as u64 / KIB).clamp(1024, u32::MAX as u64 / 2);
     let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(budget_kib as usize));
     let (tx, rx) = tokio::sync::mpsc::channel(opts.parallelism.max(1) + 1);
     let max_requests = opts.max_requests.max(1);
+    let Prefetch {
+        mut started,
+        requests,
+        ..
+    } = prefetch;
     tokio::spawn(async move {
         let mut fetched = futures::stream::iter(objects)
             .map(|obj| {
                 let budget = budget.clone();
+                let requests = requests.clone();
+                let early = started.remove(&obj.uri);
                 async move {
+                    if let Some(Ok((data, permit))) = match early {
+                        Some(task) => Some(task.await),
+                        None => None,
+                    } {
+                        return ((obj, data), permit);
+                    }
                     // At most half the budget: the chunk being filled holds the other half
                     // at most (CHUNK_BYTES, or one object), so the next object always fits
                     // once the chunks handed off are decoded.
                     let need = obj.size.div_ceil(KIB).clamp(1, budget_kib / 2) as u32;
                     let permit = budget.acquire_many_owned(need).await.expect("never closed");
-                    let data = match obj.store.get(&obj.location).await {
-                        Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
+                    let _slot = requests.acquire_owned().await.expect("never closed");
+                    let data = get(&obj).await;
                     ((obj, data), permit)
                 }
             })
@@ -908,6 +973,19 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     // under the delivery days from T on (CloudTrail writes each object under the day it
     // delivers it): list from the day before T. Local sources are cheap to list in full.
     let listed_at = Utc::now();
+    let window: Window = match (opts.since, opts.until) {
+        (None, None) => None,
+        (s, u) => Some((
+            s.map(|t| t.timestamp_micros()),
+            u.map(|t| t.timestamp_micros()),
+        )),
+    };
+    // A log file holds events from before its delivery, never after: files delivered more
+    // than a day before `since` cannot hold an event in the window.
+    let earliest_delivery = opts
+        .since
+        .map(|s| (s - chrono::Duration::days(1)).date_naive());
+    let mut prefetch = Prefetch::new(opts);
     let mut marks = Vec::new();
     let mut objects: Vec<SourceObject> = Vec::new();
     for arg in &opts.sources {
@@ -947,8 +1025,39 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             regions: opts.regions.clone(),
             digests: false,
             concurrency: opts.max_requests,
+            listed: None,
         };
-        let found = source::resolve(arg, &listing).await?;
+        // Objects are read as soon as their prefix is listed (those that will be read).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SourceObject>();
+        let listing = source::Listing {
+            listed: Some(tx),
+            ..listing
+        };
+        let list = async move {
+            let found = source::resolve(arg, &listing).await;
+            drop(listing); // closes the channel
+            found
+        };
+        let offer = async {
+            while let Some(obj) = rx.recv().await {
+                let read = obj.skip_by_name().is_none()
+                    && earliest_delivery
+                        .zip(obj.delivery_date())
+                        .is_none_or(|(e, d)| d >= e)
+                    && !state.is_current(
+                        &obj.uri,
+                        obj.size,
+                        obj.modified,
+                        obj.etag.as_deref(),
+                        window,
+                    );
+                if read {
+                    prefetch.start(obj);
+                }
+            }
+        };
+        let (found, ()) = futures::join!(list, offer);
+        let found = found?;
         if found.is_empty() && arg.contains(['*', '?', '[', '{']) {
             return Err(Error::InvalidSource {
                 source_arg: arg.clone(),
@@ -961,18 +1070,6 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     objects.dedup_by(|a, b| a.uri == b.uri);
     summary.objects_listed = objects.len() as u64;
 
-    let window: Window = match (opts.since, opts.until) {
-        (None, None) => None,
-        (s, u) => Some((
-            s.map(|t| t.timestamp_micros()),
-            u.map(|t| t.timestamp_micros()),
-        )),
-    };
-    // A log file holds events from before its delivery, never after: files delivered more
-    // than a day before `since` cannot hold an event in the window.
-    let earliest_delivery = opts
-        .since
-        .map(|s| (s - chrono::Duration::days(1)).date_naive());
     let mut todo = Vec::new();
     for obj in objects {
         if let Some(why) = obj.skip_by_name() {
@@ -1034,7 +1131,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         listed: Vec::new(),
         pending: None,
     };
-    let mut decoded = read_and_decode(todo, window, opts);
+    let mut decoded = read_and_decode(todo, window, opts, prefetch);
 
     while let Some(chunk) = decoded.recv().await {
         let chunk = chunk.await.map_err(|e| Error::Task(e.to_string()))?;
