@@ -25,6 +25,10 @@ struct Cli {
     format: OutputFormat,
     #[command(flatten)]
     s3: S3Args,
+    /// At the end, print the S3 requests made (per store: LIST, GET, HEAD, PUT and bytes) on
+    /// stderr (sql, report, lookup, the REPL; ingest and verify always report them)
+    #[arg(long, global = true)]
+    stats: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -263,9 +267,6 @@ struct SqlArgs {
     /// Bind a value to the placeholder $NAME (NAME=VALUE, repeatable)
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
-    /// After the statements, print the S3 requests they made (per store) on stderr
-    #[arg(long)]
-    stats: bool,
 }
 
 fn default_lake() -> String {
@@ -411,7 +412,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(s) => trailsql_store::install_settings(s)?,
         Err(e) => return Ok(usage(&e)),
     }
-    match cli.command {
+    let before = trailsql_store::request_stats();
+    let stats = cli.stats
+        && !matches!(
+            cli.command,
+            Some(Command::Ingest(_)) | Some(Command::Verify(_))
+        );
+    let result = dispatch(cli.command, lake, cli.format).await;
+    if stats {
+        print_requests(&before);
+    }
+    result
+}
+
+/// Run one command.
+async fn dispatch(
+    command: Option<Command>,
+    lake: String,
+    repl_format: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    match command {
         Some(Command::Ingest(a)) => {
             let now = chrono::Utc::now();
             let mut opts = IngestOptions::new(a.sources, lake);
@@ -459,14 +479,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let mut out = std::io::stdout().lock();
-            let before = trailsql_store::request_stats();
-            let result =
-                trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
-                    .await;
-            if a.stats {
-                print_requests(&before);
-            }
-            result?;
+            trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report(a)) => {
@@ -579,7 +593,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let opts = trailsql_query::ReplOptions {
-                format: cli.format,
+                format: repl_format,
                 history: std::env::var_os("TRAILSQL_HISTORY")
                     .map(PathBuf::from)
                     .or_else(trailsql_query::default_history),

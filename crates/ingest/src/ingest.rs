@@ -12,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::decode::{Chunk, DecodeOptions, Reading, Window, read_and_decode};
+use crate::decode::{Chunk, DecodeOptions, Prefetch, Reading, Window, read_and_decode};
 use crate::lake::{Lake, encode_partition, read_event_keys};
 use crate::rows::PartitionKey;
 use crate::source::{self, SourceObject};
@@ -731,6 +731,19 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     // under the delivery days from T on (CloudTrail writes each object under the day it
     // delivers it): list from the day before T. Local sources are cheap to list in full.
     let listed_at = Utc::now();
+    let window: Window = match (opts.since, opts.until) {
+        (None, None) => None,
+        (s, u) => Some((
+            s.map(|t| t.timestamp_micros()),
+            u.map(|t| t.timestamp_micros()),
+        )),
+    };
+    // A log file holds events from before its delivery, never after: files delivered more
+    // than a day before `since` cannot hold an event in the window.
+    let earliest_delivery = opts
+        .since
+        .map(|s| (s - chrono::Duration::days(1)).date_naive());
+    let mut prefetch = Prefetch::new(opts.max_requests, opts.buffer_bytes as u64 / 4);
     let mut marks = Vec::new();
     let mut objects: Vec<SourceObject> = Vec::new();
     let mut unreadable: Vec<source::Unreadable> = Vec::new();
@@ -771,8 +784,39 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             regions: opts.regions.clone(),
             digests: false,
             concurrency: opts.max_requests,
+            listed: None,
         };
-        let found = source::resolve(arg, &listing).await?;
+        // Objects are read as soon as their prefix is listed (those that will be read).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SourceObject>();
+        let listing = source::Listing {
+            listed: Some(tx),
+            ..listing
+        };
+        let list = async move {
+            let found = source::resolve(arg, &listing).await;
+            drop(listing); // closes the channel
+            found
+        };
+        let offer = async {
+            while let Some(obj) = rx.recv().await {
+                let read = obj.skip_by_name().is_none()
+                    && earliest_delivery
+                        .zip(obj.delivery_date())
+                        .is_none_or(|(e, d)| d >= e)
+                    && !state.is_current(
+                        &obj.uri,
+                        obj.size,
+                        obj.modified,
+                        obj.etag.as_deref(),
+                        window,
+                    );
+                if read {
+                    prefetch.start(obj);
+                }
+            }
+        };
+        let (found, ()) = futures::join!(list, offer);
+        let found = found?;
         if found.objects.is_empty()
             && found.unreadable.is_empty()
             && arg.contains(['*', '?', '[', '{'])
@@ -807,18 +851,6 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         });
     }
 
-    let window: Window = match (opts.since, opts.until) {
-        (None, None) => None,
-        (s, u) => Some((
-            s.map(|t| t.timestamp_micros()),
-            u.map(|t| t.timestamp_micros()),
-        )),
-    };
-    // A log file holds events from before its delivery, never after: files delivered more
-    // than a day before `since` cannot hold an event in the window.
-    let earliest_delivery = opts
-        .since
-        .map(|s| (s - chrono::Duration::days(1)).date_naive());
     let mut todo = Vec::new();
     for obj in objects {
         if let Some(why) = obj.skip_by_name() {
@@ -895,7 +927,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         budget_bytes: opts.buffer_bytes as u64 / 2,
         ahead: opts.parallelism.max(1) + 1,
     };
-    let mut decoded = std::pin::pin!(read_and_decode(todo, decode_opts, reading));
+    let mut decoded = std::pin::pin!(read_and_decode(todo, decode_opts, reading, prefetch));
 
     while let Some(chunk) = decoded.next().await {
         let chunk = chunk?;

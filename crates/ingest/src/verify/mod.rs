@@ -407,6 +407,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
         regions: opts.regions.clone(),
         digests: true,
         concurrency: opts.parallelism,
+        listed: None,
     };
     let mut index: HashMap<String, SourceObject> = HashMap::new();
     let mut unreadable = Vec::new();
