@@ -674,7 +674,9 @@ mod tests {
         assert!(is_broken_pipe(&pipe.into()));
         let ingest =
             trailsql_ingest::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-        assert!(is_broken_pipe(&trailsql_query::Error::Lake(ingest).into()));
+        assert!(is_broken_pipe(
+            &trailsql_query::Error::Ingest(ingest).into()
+        ));
         assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

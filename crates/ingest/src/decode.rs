@@ -12,13 +12,15 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use serde_json::value::RawValue;
 
-use crate::rows::{self, PartitionKey, Rows};
+use trailsql_lake::PartitionKey;
+
+use crate::rows::{self, Rows};
 use crate::shape::{self, BadRecord, Verdict};
 use crate::source::SourceObject;
-use crate::state::SourceStatus;
 use crate::stream;
 use crate::time::Micros;
 use crate::{Error, Result};
+use trailsql_lake::state::SourceStatus;
 
 pub(crate) type Window = Option<(Option<Micros>, Option<Micros>)>;
 

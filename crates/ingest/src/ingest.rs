@@ -12,14 +12,16 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use trailsql_lake::file::{encode_partition, read_event_keys};
+use trailsql_lake::state::{self as lake_state};
+use trailsql_lake::{Lake, PartitionKey};
+
 use crate::decode::{Chunk, DecodeOptions, Prefetch, Reading, Window, read_and_decode};
-use crate::lake::{Lake, encode_partition, read_event_keys};
-use crate::rows::PartitionKey;
 use crate::source::{self, SourceObject};
-use crate::state::{
+use crate::{Error, Result};
+use trailsql_lake::state::{
     Commit, FileEntry, LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceStatus,
 };
-use crate::{Error, Result};
 
 /// What to ingest, where, and how.
 #[derive(Debug, Clone)]
@@ -360,7 +362,7 @@ struct Writer<'a> {
     /// Chunks whose sources are not committed yet, in order.
     held: Vec<Held>,
     /// Listing marks, committed with the run's last checkpoint.
-    listed: Vec<crate::state::Listed>,
+    listed: Vec<lake_state::Listed>,
     pending: Option<Pending>,
     /// Partitions given rows by the partial chunks of an object not finished yet: its
     /// sources wait for these too.
@@ -379,7 +381,7 @@ impl Writer<'_> {
             let lake = self.lake;
             // This run's own committed files are told apart by name, so a duplicate of one of
             // their rows is counted as a duplicate within the run.
-            let ours = format!("{}{}-", crate::state::OUR_PREFIX, self.run);
+            let ours = format!("{}{}-", lake_state::OUR_PREFIX, self.run);
             let loaded: Vec<(bool, Vec<u128>)> = futures::stream::iter(files)
                 .map(|path| {
                     let mine = path
@@ -572,7 +574,7 @@ impl Writer<'_> {
             let path = format!(
                 "{}/{}{}-{:06}.parquet",
                 key.dir(),
-                crate::state::OUR_PREFIX,
+                lake_state::OUR_PREFIX,
                 self.run,
                 self.seq
             );
@@ -582,7 +584,7 @@ impl Writer<'_> {
         let quarantine = (!quarantine_data.is_empty()).then(|| {
             let path = format!(
                 "{QUARANTINE_DIR}/{}{}-{:06}.ndjson",
-                crate::state::OUR_PREFIX,
+                lake_state::OUR_PREFIX,
                 self.run,
                 self.seq
             );
@@ -661,7 +663,7 @@ impl Writer<'_> {
 struct Pending {
     task: tokio::task::JoinHandle<Result<(Vec<FileEntry>, Vec<String>)>>,
     sources: Vec<SourceEntry>,
-    listed: Vec<crate::state::Listed>,
+    listed: Vec<lake_state::Listed>,
 }
 
 /// Run an ingest.
@@ -691,15 +693,12 @@ async fn verify_sources(
     v.accounts = opts.accounts.clone();
     v.regions = opts.regions.clone();
     let report = verify::verify(&v).await?;
-    let now = Utc::now();
-    let file = format!(
-        "{}/verified-{}-{:08x}.parquet",
-        verify::SOURCES_TABLE,
-        now.format("%Y%m%dT%H%M%S%.6fZ"),
-        std::process::id()
-    );
-    lake.put(&file, verify::sources_parquet(&report, now)?)
-        .await?;
+    let file = trailsql_lake::sources::append_verdicts(
+        lake,
+        &verify::source_verdicts(&report),
+        Utc::now(),
+    )
+    .await?;
     let mut out = Verification {
         table_file: file,
         ..Default::default()
@@ -773,7 +772,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                 (Some(_), None) => false,
             };
         if arg.starts_with("s3://") && complete {
-            marks.push(crate::state::Listed {
+            marks.push(lake_state::Listed {
                 source: mark_key,
                 at: listed_at,
             });
