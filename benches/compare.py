@@ -800,13 +800,16 @@ def big_inputs(data_dir: Path) -> tuple[Path, Path]:
             for i in range(BIG_RECORDS):
                 if i:
                     f.write(",")
+                # In time order over 28 days, as a trail's events are.
+                t = i * 28 * 86400 // BIG_RECORDS
+                day, hour, minute, second = t // 86400, t // 3600 % 24, t // 60 % 60, t % 60
                 f.write(
                     '{"eventVersion":"1.08","eventTime":"2024-03-%02dT%02d:%02d:%02dZ",'
                     '"eventSource":"s3.amazonaws.com","eventName":"GetObject",'
                     '"awsRegion":"us-east-1","sourceIPAddress":"198.51.100.%d",'
                     '"eventID":"%08x-0000-4000-8000-%012x","recipientAccountId":"111122223333",'
                     '"requestParameters":{"bucketName":"b","key":"k/%d","pad":"%s"}}'
-                    % (1 + i % 28, i % 24, i % 60, (i // 60) % 60, i % 250, i, i, i, pad))
+                    % (1 + day, hour, minute, second, i % 250, i, i, i, pad))
             f.write("]}\n")
         tmp.rename(records)
     if not bomb.exists():
@@ -835,6 +838,7 @@ def measure_big_objects(trailsql: Path, data_dir: Path, runs: int,
         summary = json.loads(samples[-1]["stdout"])
         out[name] = {
             **summarise(samples),
+            "files_written": summary["files_written"],
             "object_bytes": path.stat().st_size,
             "json_bytes": summary["json_bytes"],
             "written": summary["written"],

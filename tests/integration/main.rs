@@ -12,6 +12,7 @@ mod readers;
 mod repl;
 mod reports;
 mod s3;
+mod s3_credentials;
 mod shapes;
 mod shared_samples;
 mod slt;

@@ -23,8 +23,50 @@ struct Cli {
     /// Output format of the REPL: table, csv, tsv, json, ndjson, markdown
     #[arg(long, default_value = "table")]
     format: OutputFormat,
+    #[command(flatten)]
+    s3: S3Args,
+    /// At the end, print the S3 requests made (per store: LIST, GET, HEAD, PUT and bytes) on
+    /// stderr (sql, report, lookup, the REPL; ingest and verify always report them)
+    #[arg(long, global = true)]
+    stats: bool,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Which AWS credentials reach which bucket, and how the lake's objects are encrypted.
+#[derive(Args)]
+struct S3Args {
+    /// AWS profile for every bucket [default: the AWS CLI's chain: environment,
+    /// AWS_PROFILE or default, web identity, ECS, IMDS]
+    #[arg(long, global = true, value_name = "PROFILE")]
+    profile: Option<String>,
+    /// AWS profile for the buckets of s3:// sources (ingest, verify), e.g. a log-archive account
+    #[arg(
+        long,
+        global = true,
+        value_name = "PROFILE",
+        env = "TRAILSQL_SOURCE_PROFILE"
+    )]
+    source_profile: Option<String>,
+    /// AWS profile for the lake's bucket, e.g. a security account
+    #[arg(
+        long,
+        global = true,
+        value_name = "PROFILE",
+        env = "TRAILSQL_LAKE_PROFILE"
+    )]
+    lake_profile: Option<String>,
+    /// AWS profile for one bucket (BUCKET=PROFILE, repeatable; wins over the others)
+    #[arg(long = "bucket-profile", global = true, value_name = "BUCKET=PROFILE")]
+    bucket_profiles: Vec<String>,
+    /// Encrypt what trailsql writes to an S3 lake with SSE-KMS, with the bucket's default
+    /// KMS key (or aws/s3)
+    #[arg(long, global = true)]
+    sse_kms: bool,
+    /// Encrypt what trailsql writes to an S3 lake with SSE-KMS and this KMS key (id, ARN or
+    /// alias)
+    #[arg(long, global = true, value_name = "KEY")]
+    sse_kms_key_id: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +156,9 @@ struct VerifyArgs {
     /// With --format table, list valid objects too
     #[arg(long)]
     all: bool,
+    /// S3 requests in flight at once
+    #[arg(long, default_value_t = trailsql_ingest::DEFAULT_MAX_REQUESTS)]
+    max_requests: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -244,6 +289,10 @@ struct IngestArgs {
     /// default only the delivery days since then are listed)
     #[arg(long)]
     full_listing: bool,
+    /// S3 requests in flight at once (object reads, listings): reading many small objects is
+    /// bound by round trips, objects/s = requests in flight / latency
+    #[arg(long, default_value_t = trailsql_ingest::DEFAULT_MAX_REQUESTS)]
+    max_requests: usize,
 }
 
 #[derive(Args)]
@@ -343,10 +392,91 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The bucket of an `s3://bucket/...` location.
+fn bucket_of(location: &str) -> Option<&str> {
+    let rest = location.strip_prefix("s3://")?;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+/// The S3 settings of the run: profiles per bucket, and SSE-KMS on the lake's bucket.
+fn s3_settings(
+    a: &S3Args,
+    lake: &str,
+    sources: &[String],
+) -> Result<trailsql_store::S3Settings, String> {
+    let mut s = trailsql_store::S3Settings::default();
+    s.default.profile = a.profile.clone();
+    if let Some(p) = &a.source_profile {
+        for b in sources.iter().filter_map(|s| bucket_of(s)) {
+            s.set_profile(b, p).map_err(|e| e.to_string())?;
+        }
+    }
+    if let (Some(p), Some(b)) = (&a.lake_profile, bucket_of(lake)) {
+        s.set_profile(b, p).map_err(|e| e.to_string())?;
+    }
+    for bp in &a.bucket_profiles {
+        let Some((b, p)) = bp
+            .split_once('=')
+            .filter(|(b, p)| !b.is_empty() && !p.is_empty())
+        else {
+            return Err(format!("--bucket-profile {bp:?}: expected BUCKET=PROFILE"));
+        };
+        s.buckets.entry(b.to_owned()).or_default().profile = Some(p.to_owned());
+    }
+    if a.sse_kms || a.sse_kms_key_id.is_some() {
+        let Some(b) = bucket_of(lake) else {
+            return Err("--sse-kms and --sse-kms-key-id apply to an s3:// lake".into());
+        };
+        s.set_sse_kms(b, a.sse_kms_key_id.as_deref());
+    }
+    Ok(s)
+}
+
+/// The S3 requests made since `before`, on stderr.
+fn print_requests(before: &trailsql_store::RequestStats) {
+    let stats = trailsql_store::request_stats().since(before);
+    let mut lines = String::new();
+    stats
+        .write_lines(&mut lines, "requests: ")
+        .expect("write to a String");
+    if stats.is_empty() {
+        lines.push_str("requests: none to S3\n");
+    }
+    eprint!("{lines}");
+}
+
 #[tokio::main]
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let lake = cli.lake.unwrap_or_else(default_lake);
-    match cli.command {
+    let sources: &[String] = match &cli.command {
+        Some(Command::Ingest(a)) => &a.sources,
+        Some(Command::Verify(a)) => &a.sources,
+        _ => &[],
+    };
+    match s3_settings(&cli.s3, &lake, sources) {
+        Ok(s) => trailsql_store::install_settings(s)?,
+        Err(e) => return Ok(usage(&e)),
+    }
+    let before = trailsql_store::request_stats();
+    let stats = cli.stats
+        && !matches!(
+            cli.command,
+            Some(Command::Ingest(_)) | Some(Command::Verify(_))
+        );
+    let result = dispatch(cli.command, lake, cli.format).await;
+    if stats {
+        print_requests(&before);
+    }
+    result
+}
+
+/// Run one command.
+async fn dispatch(
+    command: Option<Command>,
+    lake: String,
+    repl_format: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    match command {
         Some(Command::Ingest(a)) => {
             let now = chrono::Utc::now();
             let mut opts = IngestOptions::new(a.sources, lake);
@@ -359,6 +489,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.accounts = a.accounts;
             opts.regions = a.regions;
             opts.full_listing = a.full_listing;
+            opts.max_requests = a.max_requests.max(1);
             if a.verify {
                 opts.verify = Some(trailsql_ingest::verify::PublicKeys::load(&a.public_keys)?);
             }
@@ -451,6 +582,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.until = a.until.map(|s| parse_user_time(&s, now)).transpose()?;
             opts.accounts = a.accounts;
             opts.regions = a.regions;
+            opts.parallelism = a.max_requests.max(1);
             let report = trailsql_ingest::verify::verify(&opts).await?;
             let mut out = std::io::stdout().lock();
             match a.format {
@@ -548,7 +680,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let opts = trailsql_query::ReplOptions {
-                format: cli.format,
+                format: repl_format,
                 history: std::env::var_os("TRAILSQL_HISTORY")
                     .map(PathBuf::from)
                     .or_else(trailsql_query::default_history),
@@ -629,7 +761,9 @@ mod tests {
         assert!(is_broken_pipe(&pipe.into()));
         let ingest =
             trailsql_ingest::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-        assert!(is_broken_pipe(&trailsql_query::Error::Lake(ingest).into()));
+        assert!(is_broken_pipe(
+            &trailsql_query::Error::Ingest(ingest).into()
+        ));
         assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

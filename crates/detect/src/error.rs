@@ -1,5 +1,6 @@
 //! The detect error: what stops a `detect` run. A rule that cannot be loaded or compiled is
 //! not an error of the run: it is reported with its path and reason (see [`crate::RuleIssue`]).
+//! Other crates' errors are transparent: their text and causes are printed once.
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -11,16 +12,18 @@ pub enum Error {
     Rules { path: String, reason: String },
     #[error(transparent)]
     Query(#[from] trailsql_query::Error),
-    #[error("datafusion: {0}")]
+    #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
-    #[error("arrow: {0}")]
+    #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
-    #[error("io: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
-    #[error("json: {0}")]
+    #[error(transparent)]
     Json(#[from] serde_json::Error),
     #[error(transparent)]
     Ingest(#[from] trailsql_ingest::Error),
+    #[error(transparent)]
+    Lake(#[from] trailsql_lake::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

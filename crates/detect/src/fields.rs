@@ -1,6 +1,5 @@
 //! Where a Sigma field lives in the lake's `cloudtrail` table: the one module that knows the
-//! table's schema (today `trailsql_ingest::schema`; when the schema moves to its own crate,
-//! the `use` below is the line that changes).
+//! table's schema (`trailsql_lake::schema`).
 //!
 //! CloudTrail's own paths (`userIdentity.sessionContext.sessionIssuer.type`) map to the typed
 //! columns case-insensitively (`useridentity.sessioncontext.sessionissuer.type`); a path that
@@ -8,7 +7,7 @@
 //! field the schema does not know is looked up in `unmappedfields`, where ingest keeps every
 //! part of a record that the typed columns do not hold.
 
-pub use trailsql_ingest::schema::{CLOUDTRAIL, Kind, Spec, UNMAPPED, column_name};
+pub use trailsql_lake::schema::{CLOUDTRAIL, Kind, Spec, UNMAPPED, column_name};
 
 /// The columns a finding reports, by their lake names.
 pub mod columns {

@@ -22,9 +22,9 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::SessionContext;
-use trailsql_ingest::lake::Lake;
-use trailsql_ingest::schema::Table;
-use trailsql_ingest::state::{Commit, LOG_DIR};
+use trailsql_lake::Lake;
+use trailsql_lake::schema::Table;
+use trailsql_lake::state::{Commit, LOG_DIR};
 
 use crate::findings::{self, Finding};
 use crate::{Error, Result};
@@ -83,7 +83,7 @@ pub async fn snapshot(lake: &Lake) -> Result<Snapshot> {
 pub async fn watermarks(lake: &Lake) -> Result<BTreeMap<String, u64>> {
     match lake.get(WATERMARKS).await {
         Ok(b) => Ok(serde_json::from_slice(&b)?),
-        Err(trailsql_ingest::Error::ObjectStore(object_store::Error::NotFound { .. })) => {
+        Err(trailsql_lake::Error::ObjectStore(object_store::Error::NotFound { .. })) => {
             Ok(BTreeMap::new())
         }
         Err(e) => Err(e.into()),

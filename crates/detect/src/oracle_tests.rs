@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rsigma_eval::{Event, EventValue, JsonEvent};
 use serde_json::Value;
-use trailsql_ingest::schema::Table;
+use trailsql_lake::schema::Table;
 
 use crate::plan::Plan;
 use crate::rules;
@@ -88,7 +88,7 @@ fn lake_records(lake: &Path) -> Vec<Value> {
     let mut out = Vec::new();
     for f in files {
         let data = bytes::Bytes::from(std::fs::read(&f).unwrap());
-        for b in trailsql_ingest::lake::read_file(data).unwrap() {
+        for b in trailsql_lake::file::read_file(data).unwrap() {
             for r in 0..b.num_rows() {
                 out.push(trailsql_ingest::rows::rebuild(&b, Table::CloudTrail, r));
             }

@@ -511,7 +511,7 @@ async fn incremental(
     window: &str,
 ) -> Result<Vec<Finding>> {
     use crate::kept;
-    let lake = trailsql_ingest::lake::Lake::open(location)?;
+    let lake = trailsql_lake::Lake::open(location)?;
     let snap = kept::snapshot(&lake).await?;
     let head = snap.head();
     let mut marks = kept::watermarks(&lake).await?;

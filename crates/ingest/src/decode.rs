@@ -12,13 +12,15 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use serde_json::value::RawValue;
 
-use crate::rows::{self, PartitionKey, Rows};
+use trailsql_lake::PartitionKey;
+
+use crate::rows::{self, Rows};
 use crate::shape::{self, BadRecord, Verdict};
 use crate::source::SourceObject;
-use crate::state::SourceStatus;
 use crate::stream;
 use crate::time::Micros;
 use crate::{Error, Result};
+use trailsql_lake::state::SourceStatus;
 
 pub(crate) type Window = Option<(Option<Micros>, Option<Micros>)>;
 
@@ -68,33 +70,15 @@ const CHUNK_BYTES: u64 = 256 << 10;
 /// Objects larger than this are fetched as a stream rather than whole.
 const STREAM_OBJECT_BYTES: u64 = 8 << 20;
 
-pub(crate) fn chunks(objects: Vec<SourceObject>) -> Vec<Vec<SourceObject>> {
-    let mut out: Vec<Vec<SourceObject>> = Vec::new();
-    let mut bytes = 0;
-    for o in objects {
-        match out.last_mut() {
-            Some(c) if c.len() < CHUNK_OBJECTS && bytes + o.size <= CHUNK_BYTES => {
-                bytes += o.size;
-                c.push(o);
-            }
-            _ => {
-                bytes = o.size;
-                out.push(vec![o]);
-            }
-        }
-    }
-    out
-}
-
-/// An object's content as fetched.
-enum Fetched {
+/// An object's content as fetched: whole when small, else a stream of its body.
+pub(crate) enum Fetched {
     Whole(bytes::Bytes),
     Stream(ChannelRead),
     Failed(String),
 }
 
 /// The body of an object being downloaded, read from a blocking thread.
-struct ChannelRead {
+pub(crate) struct ChannelRead {
     rx: tokio::sync::mpsc::Receiver<std::result::Result<bytes::Bytes, String>>,
     current: bytes::Bytes,
 }
@@ -115,7 +99,9 @@ impl Read for ChannelRead {
     }
 }
 
-async fn fetch(obj: &SourceObject) -> Fetched {
+/// Fetch an object: read whole up to [`STREAM_OBJECT_BYTES`], else its body is forwarded to
+/// a [`Read`] for [`decode_chunk`] (at most a few blocks ahead of the decoder).
+pub(crate) async fn fetch(obj: &SourceObject) -> Fetched {
     let got = match obj.store.get(&obj.location).await {
         Ok(g) => g,
         Err(e) => return Fetched::Failed(e.to_string()),
@@ -142,35 +128,160 @@ async fn fetch(obj: &SourceObject) -> Fetched {
     })
 }
 
-/// Fetch and decode a run of objects in the background. Its chunks come out of the receiver
-/// in order; the channel holds one, so a large object waits for the writer to take its rows.
-pub(crate) fn spawn_chunk(
+type Permit = tokio::sync::OwnedSemaphorePermit;
+
+/// A read started early: the object's content (or why not), and its share of the read-ahead.
+type EarlyRead = tokio::task::JoinHandle<(Fetched, Permit)>;
+
+/// Reads started while the listing goes on, by URI: the first objects are read while the
+/// rest of a bucket is listed. `max_requests` GETs at a time (shared with the reads that
+/// follow the listing), and at most `budget_bytes` read ahead (objects beyond it are read
+/// after the listing, in order).
+pub(crate) struct Prefetch {
+    started: std::collections::HashMap<String, EarlyRead>,
+    requests: std::sync::Arc<tokio::sync::Semaphore>,
+    bytes: std::sync::Arc<tokio::sync::Semaphore>,
+    budget_kib: u64,
+}
+
+impl Prefetch {
+    pub(crate) fn new(max_requests: usize, budget_bytes: u64) -> Self {
+        let budget_kib = (budget_bytes / 1024).clamp(1024, u32::MAX as u64 / 2);
+        Prefetch {
+            started: std::collections::HashMap::new(),
+            requests: std::sync::Arc::new(tokio::sync::Semaphore::new(max_requests.max(1))),
+            bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(budget_kib as usize)),
+            budget_kib,
+        }
+    }
+
+    /// Start reading `obj`, if the read-ahead budget has room for it.
+    pub(crate) fn start(&mut self, obj: SourceObject) {
+        if self.started.contains_key(&obj.uri) {
+            return;
+        }
+        let need = obj
+            .size
+            .min(STREAM_OBJECT_BYTES)
+            .div_ceil(1024)
+            .clamp(1, self.budget_kib) as u32;
+        let Ok(permit) = self.bytes.clone().try_acquire_many_owned(need) else {
+            return;
+        };
+        let requests = self.requests.clone();
+        let uri = obj.uri.clone();
+        let task = tokio::spawn(async move {
+            let _slot = requests.acquire_owned().await.expect("never closed");
+            (fetch(&obj).await, permit)
+        });
+        self.started.insert(uri, task);
+    }
+}
+
+/// How objects are read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reading {
+    /// GETs in flight at once: reading many small objects is bound by round trips.
+    pub max_requests: usize,
+    /// Bytes read and not yet decoded, at most (at least 1 MiB; an object larger than half of
+    /// it is read alone, and one too large to fetch whole is streamed).
+    pub budget_bytes: u64,
+    /// Chunks decoded ahead of the consumer.
+    pub ahead: usize,
+}
+
+/// Read `objects` with up to `max_requests` GETs in flight and decode them in chunks on the
+/// blocking pool. The chunks come out in the objects' order (the first copy of a duplicated
+/// event in source order is the one kept, so a run resumed after a crash keeps the copies an
+/// uninterrupted run keeps); a large object's rows come out in several chunks as it is
+/// streamed.
+pub(crate) fn read_and_decode(
     objects: Vec<SourceObject>,
     opts: DecodeOptions,
-) -> tokio::sync::mpsc::Receiver<Result<Chunk>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    reading: Reading,
+    prefetch: Prefetch,
+) -> impl futures::Stream<Item = Result<Chunk>> {
+    const KIB: u64 = 1024;
+    let budget_kib = (reading.budget_bytes / KIB).clamp(1024, u32::MAX as u64 / 2);
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(budget_kib as usize));
+    // Each entry is one chunk's receiver: the consumer drains them in order.
+    let (tx, rx) = tokio::sync::mpsc::channel(reading.ahead.max(1));
+    let Prefetch {
+        mut started,
+        requests,
+        ..
+    } = prefetch;
     tokio::spawn(async move {
-        let fetched = futures::stream::iter(objects)
-            .map(|obj| async move {
-                let data = fetch(&obj).await;
-                (obj, data)
+        let mut fetched = futures::stream::iter(objects)
+            .map(|obj| {
+                let budget = budget.clone();
+                let requests = requests.clone();
+                let early = started.remove(&obj.uri);
+                async move {
+                    if let Some(task) = early
+                        && let Ok((data, permit)) = task.await
+                    {
+                        return ((obj, data), permit);
+                    }
+                    // At most half the budget: the chunk being filled holds the other half
+                    // at most (CHUNK_BYTES, or one object), so the next object always fits
+                    // once the chunks handed off are decoded. A streamed object holds a few
+                    // parts in memory, not its size.
+                    let need = obj
+                        .size
+                        .min(STREAM_OBJECT_BYTES)
+                        .div_ceil(KIB)
+                        .clamp(1, budget_kib / 2) as u32;
+                    let permit = budget.acquire_many_owned(need).await.expect("never closed");
+                    let _slot = requests.acquire_owned().await.expect("never closed");
+                    let data = fetch(&obj).await;
+                    ((obj, data), permit)
+                }
             })
-            .buffered(8)
-            .collect::<Vec<_>>()
-            .await;
-        let tx2 = tx.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            decode_chunk(fetched, opts, &mut |c| {
-                // The receiver is gone only when the run has failed: nothing to do.
-                let _ = tx2.blocking_send(Ok(c));
-            })
-        })
-        .await;
-        if let Err(e) = done {
-            let _ = tx.send(Err(Error::Task(e.to_string()))).await;
+            .buffered(reading.max_requests.max(1));
+        let mut chunk: Vec<(SourceObject, Fetched)> = Vec::new();
+        let mut permits = Vec::new();
+        let mut bytes = 0;
+        loop {
+            let next = fetched.next().await;
+            let full = next.as_ref().is_none_or(|((o, _), _)| {
+                chunk.len() >= CHUNK_OBJECTS || bytes + o.size > CHUNK_BYTES
+            });
+            if full && !chunk.is_empty() {
+                let objs = std::mem::take(&mut chunk);
+                let held = std::mem::take(&mut permits);
+                let (ctx, crx) = tokio::sync::mpsc::channel(1);
+                if tx.send(crx).await.is_err() {
+                    return; // the run stopped
+                }
+                tokio::spawn(async move {
+                    let emit = ctx.clone();
+                    let done = tokio::task::spawn_blocking(move || {
+                        decode_chunk(objs, opts, &mut |c| {
+                            // The receiver is gone only when the run has failed.
+                            let _ = emit.blocking_send(Ok(c));
+                        });
+                        drop(held);
+                    })
+                    .await;
+                    if let Err(e) = done {
+                        let _ = ctx.send(Err(Error::Task(e.to_string()))).await;
+                    }
+                });
+                bytes = 0;
+            }
+            let Some((f, permit)) = next else { return };
+            bytes += f.0.size;
+            chunk.push(f);
+            permits.push(permit);
         }
     });
-    rx
+    receiver_stream(rx).flat_map(receiver_stream)
+}
+
+/// A receiver as a stream.
+fn receiver_stream<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Rows being built for a chunk.
@@ -255,7 +366,10 @@ impl Builder<'_> {
     }
 }
 
-fn decode_chunk(
+/// Decode fetched objects, in order, handing each chunk to `emit` as it is ready: several for
+/// a run of objects past `piece_bytes` of JSON, and partial ones for a streamed object.
+/// Runs on a blocking thread (a streamed body is read there).
+pub(crate) fn decode_chunk(
     objects: Vec<(SourceObject, Fetched)>,
     opts: DecodeOptions,
     emit: &mut dyn FnMut(Chunk),

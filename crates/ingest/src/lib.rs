@@ -5,16 +5,13 @@ mod decode;
 mod error;
 mod ingest;
 pub mod json;
-pub mod lake;
 pub mod rows;
-pub mod schema;
 pub mod shape;
 pub mod source;
-pub mod state;
 pub mod stream;
 pub mod time;
 pub mod verify;
 
 pub use error::{Error, Result};
 
-pub use ingest::{IngestOptions, Problem, Summary, ingest};
+pub use ingest::{DEFAULT_MAX_REQUESTS, IngestOptions, Problem, Summary, ingest};

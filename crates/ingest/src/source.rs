@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -58,23 +57,6 @@ impl SourceObject {
     }
 }
 
-/// An S3 store for `bucket`, configured the standard AWS way (environment: credentials,
-/// `AWS_REGION`, `AWS_ENDPOINT_URL` for S3-compatible stores).
-pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Ok(endpoint) =
-        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-    {
-        if endpoint.starts_with("http://") {
-            b = b.with_allow_http(true);
-        }
-        b = b
-            .with_endpoint(endpoint)
-            .with_virtual_hosted_style_request(false);
-    }
-    Ok(Arc::new(b.build()?))
-}
-
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '[', '{'])
 }
@@ -87,7 +69,7 @@ fn hidden(key: &str) -> bool {
 pub type Days = (NaiveDate, NaiveDate);
 
 /// What to list of a trail's layout (`AWSLogs/[o-org/]ACCOUNT/CloudTrail*/REGION/YYYY/MM/DD/`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Listing {
     /// Only these delivery days: an S3 bucket is then listed by day prefix, in parallel,
     /// instead of in full.
@@ -98,6 +80,11 @@ pub struct Listing {
     pub regions: Vec<String>,
     /// Also list `CloudTrail-Digest/` (integrity validation needs it; ingest does not).
     pub digests: bool,
+    /// LIST requests in flight at once.
+    pub concurrency: usize,
+    /// Objects of `s3://` sources are sent here as soon as their prefix is listed (the ones
+    /// the filters keep), so that reading can start while the listing goes on.
+    pub listed: Option<tokio::sync::mpsc::UnboundedSender<SourceObject>>,
 }
 
 /// The delivery days to list for a time window `[since, until)`: from the day before `since`
@@ -131,6 +118,19 @@ impl Listing {
                     .regions
                     .iter()
                     .any(|r| Some(r.as_str()) == parts.region))
+    }
+}
+
+impl Default for Listing {
+    fn default() -> Self {
+        Listing {
+            days: None,
+            accounts: Vec::new(),
+            regions: Vec::new(),
+            digests: false,
+            concurrency: 64,
+            listed: None,
+        }
     }
 }
 
@@ -203,13 +203,23 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
     let days = listing.days;
     if let Some(rest) = arg.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let store = s3_store(bucket)?;
+        let store = trailsql_store::s3_store(bucket)?;
         let (list_prefix, pattern) = split_glob(prefix);
         let matcher = pattern.map(|p| compile_glob(arg, &p)).transpose()?;
         let prefix_path = Path::from(list_prefix.trim_end_matches('/'));
-        let metas: Vec<ObjectMeta> = match days {
-            Some(d) if matcher.is_none() => list_days(&store, &prefix_path, d, listing).await?,
-            _ => store.list(Some(&prefix_path)).try_collect().await?,
+        let uri = |key: &str| format!("s3://{bucket}/{key}");
+        let notify = |metas: &[ObjectMeta]| {
+            let Some(tx) = &listing.listed else { return };
+            for m in metas {
+                let key = m.location.as_ref();
+                if !hidden(key) && listing.keeps(key) {
+                    let _ = tx.send(object(&store, m.clone(), uri(key)));
+                }
+            }
+        };
+        let metas: Vec<ObjectMeta> = match matcher {
+            None => list_layout(&store, &prefix_path, days, listing, &notify).await?,
+            Some(_) => store.list(Some(&prefix_path)).try_collect().await?,
         };
         let mut out = Vec::new();
         for m in metas {
@@ -217,7 +227,7 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
             if hidden(&key) || matcher.as_ref().is_some_and(|g| !g.is_match(&key)) {
                 continue;
             }
-            out.push(object(&store, m, format!("s3://{bucket}/{key}")));
+            out.push(object(&store, m, uri(&key)));
         }
         return Ok(Resolved {
             objects: out,
@@ -273,6 +283,10 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
         let uri = file_uri(&fs);
         out.push(object(&store, m, uri));
     }
+    // Under a glob, only the entries it names are reported: a loop among directories is not
+    // a file the pattern asks for.
+    let mut unreadable = unreadable;
+    unreadable.retain(|u| matcher.as_ref().is_none_or(|g| g.is_match(&u.path)));
     Ok(Resolved {
         objects: out,
         unreadable,
@@ -391,61 +405,82 @@ fn local_meta(location: Path, meta: &std::fs::Metadata) -> ObjectMeta {
     }
 }
 
-/// List a CloudTrail-layout prefix by delivery day. Falls back to a full listing below any
-/// level that does not look like CloudTrail's layout.
-async fn list_days(
+/// List a CloudTrail-layout prefix level by level (organization, accounts, trail kinds,
+/// regions), each level's prefixes at once, then each region's delivery days (all of its
+/// objects without `days`), `concurrency` requests at a time: an organization's listing takes
+/// a few round trips, not one per prefix. Falls back to a full listing below any level that
+/// does not look like CloudTrail's layout.
+async fn list_layout(
     store: &Arc<dyn ObjectStore>,
     prefix: &Path,
-    (first, last): Days,
+    days: Option<Days>,
     filter: &Listing,
+    notify: &(dyn Fn(&[ObjectMeta]) + Sync),
 ) -> Result<Vec<ObjectMeta>> {
     use futures::StreamExt;
-    let mut day_prefixes = Vec::new();
+    let concurrency = filter.concurrency.max(1);
+    // Without a day window, digests are listed like any other object (ingest counts them as
+    // skipped, as it does in a local tree).
+    let digests = filter.digests || days.is_none();
+    // A prefix listed in full.
+    const LEAF: u8 = 5;
+    let mut leaves = Vec::new();
     let mut full = Vec::new();
     // (path, level): 0 above AWSLogs, 1 AWSLogs or an organization, 2 an account,
     // 3 CloudTrail or CloudTrail-Insight, 4 a region
     let mut frontier = vec![(prefix.clone(), start_level(prefix))];
-    while let Some((p, level)) = frontier.pop() {
-        if level == 4 {
-            let mut d = first;
-            while d <= last {
-                day_prefixes.push(Path::from(format!("{p}/{}", d.format("%Y/%m/%d"))));
-                d = d.succ_opt().expect("date in range");
-            }
-            continue;
-        }
-        let listing = store.list_with_delimiter(Some(&p)).await?;
-        full.extend(listing.objects);
-        for dir in listing.common_prefixes {
-            let name = dir.filename().unwrap_or("").to_owned();
-            let wanted = |filter: &[String]| filter.is_empty() || filter.contains(&name);
-            let next = match level {
-                0 if name == "AWSLogs" => Some(1),
-                1 if is_account(&name) && wanted(&filter.accounts) => Some(2),
-                1 if is_account(&name) => None,
-                1 if name.starts_with("o-") => Some(1),
-                2 if name == "CloudTrail-Digest" && !filter.digests => None,
-                2 if name.starts_with("CloudTrail") => Some(3),
-                3 if wanted(&filter.regions) => Some(4),
-                3 => None,
-                _ => {
+    while !frontier.is_empty() {
+        let listed: Vec<(u8, object_store::ListResult)> =
+            futures::stream::iter(std::mem::take(&mut frontier))
+                .map(|(p, level)| async move {
+                    Ok::<_, Error>((level, store.list_with_delimiter(Some(&p)).await?))
+                })
+                .buffer_unordered(concurrency)
+                .try_collect()
+                .await?;
+        for (level, listing) in listed {
+            full.extend(listing.objects);
+            for dir in listing.common_prefixes {
+                let name = dir.filename().unwrap_or("").to_owned();
+                let wanted = |f: &[String]| f.is_empty() || f.contains(&name);
+                let next = match level {
+                    0 if name == "AWSLogs" => Some(1),
+                    1 if is_account(&name) && wanted(&filter.accounts) => Some(2),
+                    1 if is_account(&name) => None,
+                    1 if name.starts_with("o-") => Some(1),
+                    2 if name == "CloudTrail-Digest" && !digests => None,
+                    2 if name.starts_with("CloudTrail") => Some(3),
+                    3 if wanted(&filter.regions) => Some(4),
+                    3 => None,
                     // Not CloudTrail's layout here: take everything below it.
-                    let all: Vec<ObjectMeta> = store.list(Some(&dir)).try_collect().await?;
-                    full.extend(all);
-                    None
+                    _ => Some(LEAF),
+                };
+                match next {
+                    Some(4) => match days {
+                        Some((first, last)) => {
+                            let mut d = first;
+                            while d <= last {
+                                leaves.push(Path::from(format!("{dir}/{}", d.format("%Y/%m/%d"))));
+                                d = d.succ_opt().expect("date in range");
+                            }
+                        }
+                        None => leaves.push(dir),
+                    },
+                    Some(LEAF) => leaves.push(dir),
+                    Some(l) => frontier.push((dir, l)),
+                    None => {}
                 }
-            };
-            if let Some(l) = next {
-                frontier.push((dir, l));
             }
         }
     }
-    let listed: Vec<Vec<ObjectMeta>> = futures::stream::iter(day_prefixes)
+    let mut listed = futures::stream::iter(leaves)
         .map(|p| async move { store.list(Some(&p)).try_collect::<Vec<_>>().await })
-        .buffer_unordered(16)
-        .try_collect()
-        .await?;
-    full.extend(listed.into_iter().flatten());
+        .buffer_unordered(concurrency);
+    while let Some(metas) = listed.next().await {
+        let metas = metas?;
+        notify(&metas);
+        full.extend(metas);
+    }
     Ok(full)
 }
 
@@ -538,6 +573,34 @@ mod tests {
             resolve("/nonexistent/zzz", &Listing::default()).await,
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn unreadable_entries_are_reported_and_globs_keep_those_they_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        std::fs::write(d.join("a/ok.json.gz"), "{}").unwrap();
+        std::os::unix::fs::symlink(d.join("nothing"), d.join("a/gone.json.gz")).unwrap();
+        std::os::unix::fs::symlink(d, d.join("a/loop")).unwrap();
+        let all = resolve(d.to_str().unwrap(), &Listing::default())
+            .await
+            .unwrap();
+        assert_eq!(all.objects.len(), 1);
+        let mut why: Vec<&str> = all.unreadable.iter().map(|u| u.reason.as_str()).collect();
+        why.sort();
+        assert_eq!(why.len(), 2, "{:?}", all.unreadable);
+        assert!(why[0].starts_with("dangling link to "), "{why:?}");
+        assert!(why[1].starts_with("symbolic link loop"), "{why:?}");
+        let gz = resolve(
+            &format!("{}/**/*.json.gz", d.display()),
+            &Listing::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(gz.objects.len(), 1);
+        assert_eq!(gz.unreadable.len(), 1, "{:?}", gz.unreadable);
+        assert!(gz.unreadable[0].path.ends_with("a/gone.json.gz"));
     }
 
     #[test]

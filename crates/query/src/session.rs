@@ -13,8 +13,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
-use trailsql_ingest::lake::Lake;
-use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
+use trailsql_lake::Lake;
+use trailsql_lake::schema::{PARTITION_COLUMNS, Table};
 
 use crate::Result;
 use crate::table::LakeTable;
@@ -53,7 +53,7 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
         let bucket = rest.split('/').next().unwrap_or(rest);
         let url = url::Url::parse(&format!("s3://{bucket}"))
             .map_err(|e| crate::Error::Usage(format!("lake {}: {e}", lake.url)))?;
-        ctx.register_object_store(&url, trailsql_ingest::source::s3_store(bucket)?);
+        ctx.register_object_store(&url, trailsql_store::s3_store(bucket)?);
     }
     let catalog = ctx.catalog("datafusion").expect("default catalog");
     catalog.register_schema("default", Arc::new(MemorySchemaProvider::new()))?;
@@ -87,7 +87,7 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     // What `ingest --verify` found about each source object, to keep queries to verified
     // events: `WHERE sourceobject IN (SELECT sourceobject FROM cloudtrail_sources WHERE
     // verdict = 'valid')`.
-    let sources = trailsql_ingest::verify::SOURCES_TABLE;
+    let sources = trailsql_lake::sources::SOURCES_TABLE;
     let url = match &lake.local_root {
         Some(root) => {
             let dir = root.join(sources);
@@ -100,7 +100,7 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(trailsql_ingest::verify::sources_schema());
+        .with_schema(trailsql_lake::sources::sources_schema());
     let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
     ctx.register_table(sources, provider.clone())?;
     ctx.register_table(TableReference::partial("default", sources), provider)?;

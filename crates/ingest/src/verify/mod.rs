@@ -36,7 +36,7 @@ pub struct VerifyOptions {
     pub until: Option<DateTime<Utc>>,
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
-    /// Objects fetched at once.
+    /// Requests in flight at once (objects fetched, prefixes listed).
     pub parallelism: usize,
 }
 
@@ -49,7 +49,7 @@ impl VerifyOptions {
             until: None,
             accounts: Vec::new(),
             regions: Vec::new(),
-            parallelism: 16,
+            parallelism: crate::ingest::DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -130,6 +130,8 @@ pub struct Report {
     /// Objects that are not CloudTrail log files or digests (a README, the keys file, Insights
     /// files), by reason: not judged, as ingest skips them.
     pub skipped: BTreeMap<String, u64>,
+    /// Requests made to each S3 store, with their bytes.
+    pub requests: trailsql_store::RequestStats,
 }
 
 impl Report {
@@ -204,6 +206,7 @@ impl Report {
             "objects": self.objects,
             "notes": self.notes,
             "skipped": self.skipped,
+            "requests": self.requests,
         })
     }
 
@@ -237,7 +240,15 @@ impl Report {
         for n in &self.notes {
             writeln!(w, "note: {n}")?;
         }
-        writeln!(w, "{}", self.summary_line())
+        writeln!(w, "{}", self.summary_line())?;
+        if !self.requests.is_empty() {
+            let mut lines = String::new();
+            self.requests
+                .write_lines(&mut lines, "requests: ")
+                .expect("write to a String");
+            w.write_all(lines.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// The verdict on each log object, by URI, for the lake's `cloudtrail_sources` table.
@@ -340,6 +351,24 @@ fn uncompressed(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     }
 }
 
+/// The SHA-256 of an object's uncompressed content, decompressed a block at a time into the
+/// hash (a log file is never held decompressed).
+fn content_sha256(bytes: &[u8]) -> std::result::Result<String, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(sha256_hex(bytes));
+    }
+    let mut hasher = Sha256::new();
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes);
+    let mut block = vec![0u8; 64 << 10];
+    loop {
+        match dec.read(&mut block) {
+            Ok(0) => return Ok(hex::encode(hasher.finalize())),
+            Ok(n) => hasher.update(&block[..n]),
+            Err(e) => return Err(format!("not valid gzip: {e}")),
+        }
+    }
+}
+
 async fn fetch(obj: &SourceObject) -> std::result::Result<(bytes::Bytes, Option<String>), String> {
     let got = obj
         .store
@@ -370,12 +399,15 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
     }
     // A day of margin on each side: the digest covering a log is delivered up to an hour
     // after it, and a chain's link to its previous digest crosses midnight.
+    let before = trailsql_store::request_stats();
     let days = source::window_days(opts.since, opts.until);
     let listing = Listing {
         days,
         accounts: opts.accounts.clone(),
         regions: opts.regions.clone(),
         digests: true,
+        concurrency: opts.parallelism,
+        listed: None,
     };
     let mut index: HashMap<String, SourceObject> = HashMap::new();
     let mut unreadable = Vec::new();
@@ -694,8 +726,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
             let (verdict, detail) = match fetch(&obj).await {
                 Err(e) => (Verdict::Malformed, e),
                 Ok((bytes, _)) => {
-                    let got =
-                        blocking(move || uncompressed(&bytes).map(|raw| sha256_hex(&raw))).await?;
+                    let got = blocking(move || content_sha256(&bytes)).await?;
                     match got {
                         Ok(h) if h.eq_ignore_ascii_case(&want) => (Verdict::Valid, String::new()),
                         Ok(h) => (
@@ -770,6 +801,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
     report
         .objects
         .sort_by(|a, b| (a.kind, &a.object).cmp(&(b.kind, &b.object)));
+    report.requests = trailsql_store::request_stats().since(&before);
     Ok(report)
 }
 
@@ -876,56 +908,15 @@ fn check_digest(
 
 /// The lake table recording, per source log object, the verdict of `ingest --verify`: rows
 /// join `cloudtrail.sourceobject`; each verification run appends one file.
-pub const SOURCES_TABLE: &str = "cloudtrail_sources";
-
-pub fn sources_schema() -> arrow::datatypes::SchemaRef {
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    Arc::new(Schema::new(vec![
-        Field::new("sourceobject", DataType::Utf8, false),
-        Field::new("verdict", DataType::Utf8, false),
-        Field::new("detail", DataType::Utf8, true),
-        Field::new("digest", DataType::Utf8, true),
-        Field::new(
-            "verifiedat",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-    ]))
-}
-
-/// The report's log verdicts as a Parquet file of [`SOURCES_TABLE`].
-pub fn sources_parquet(report: &Report, at: DateTime<Utc>) -> Result<Vec<u8>> {
-    use arrow::array::{StringArray, TimestampMicrosecondArray};
-    let logs: Vec<&ObjectReport> = report.log_verdicts().collect();
-    let schema = sources_schema();
-    let batch = arrow::record_batch::RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                logs.iter().map(|o| &o.object),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                logs.iter().map(|o| o.verdict.as_str()),
-            )),
-            Arc::new(StringArray::from_iter(
-                logs.iter()
-                    .map(|o| (!o.detail.is_empty()).then_some(o.detail.as_str())),
-            )),
-            Arc::new(StringArray::from_iter(
-                logs.iter().map(|o| o.digest.as_deref()),
-            )),
-            Arc::new(
-                TimestampMicrosecondArray::from(vec![at.timestamp_micros(); logs.len()])
-                    .with_timezone("UTC"),
-            ),
-        ],
-    )?;
-    let mut out = Vec::new();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props))?;
-    w.write(&batch)?;
-    w.close()?;
-    Ok(out)
+/// The report's log verdicts, as the lake's `cloudtrail_sources` table records them.
+pub fn source_verdicts(report: &Report) -> Vec<trailsql_lake::sources::Verdict<'_>> {
+    report
+        .log_verdicts()
+        .map(|o| trailsql_lake::sources::Verdict {
+            object: &o.object,
+            verdict: o.verdict.as_str(),
+            detail: (!o.detail.is_empty()).then_some(o.detail.as_str()),
+            digest: o.digest.as_deref(),
+        })
+        .collect()
 }

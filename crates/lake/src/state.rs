@@ -10,8 +10,8 @@ use object_store::path::Path;
 use object_store::{PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::lake::Lake;
 use crate::schema::Table;
+use crate::store::Lake;
 use crate::{Error, Result};
 
 pub const STATE_DIR: &str = "_trailsql";

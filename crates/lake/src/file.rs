@@ -1,17 +1,8 @@
-//! The lake: a root (local directory or `s3://bucket/prefix`) reached through object_store,
-//! holding `cloudtrail/` and `cloudtrail_insights/` as Hive-partitioned Parquet and
-//! `_trailsql/` for ingest state. Also how a partition file is written and read back.
-
-use std::path::PathBuf;
-use std::sync::Arc;
+//! A data file of the lake: how a partition's rows are encoded as Parquet (our sort order,
+//! per-column compression and dictionaries, statistics, row groups) and read back.
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::{SortColumn, concat, interleave_record_batch, lexsort_to_indices};
-use futures::TryStreamExt;
-use object_store::local::LocalFileSystem;
-use object_store::path::Path;
-use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
@@ -19,7 +10,6 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
-use crate::rows::dedup_key;
 use crate::schema::Table;
 use crate::{Error, Result};
 
@@ -27,114 +17,9 @@ use crate::{Error, Result};
 /// statistics, large enough for efficient column scans.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// An opened lake.
-#[derive(Clone)]
-pub struct Lake {
-    store: Arc<dyn ObjectStore>,
-    /// The location as the user gave it, made absolute (for messages and other tools).
-    pub url: String,
-    /// The directory, when the lake is local.
-    pub local_root: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for Lake {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lake").field("url", &self.url).finish()
-    }
-}
-
-impl Lake {
-    /// Open (creating when local) the lake at `location`.
-    pub fn open(location: &str) -> Result<Lake> {
-        if let Some(rest) = location.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let s3 = crate::source::s3_store(bucket)
-                .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
-            let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
-                s3
-            } else {
-                Arc::new(PrefixStore::new(s3, prefix.trim_matches('/')))
-            };
-            return Ok(Lake {
-                store,
-                url: location.trim_end_matches('/').to_owned(),
-                local_root: None,
-            });
-        }
-        let path = location.strip_prefix("file://").unwrap_or(location);
-        std::fs::create_dir_all(path)
-            .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
-        let root = std::fs::canonicalize(path)
-            .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
-        let store = LocalFileSystem::new_with_prefix(&root)?;
-        Ok(Lake {
-            store: Arc::new(store),
-            url: root.display().to_string(),
-            local_root: Some(root),
-        })
-    }
-
-    pub fn store(&self) -> &Arc<dyn ObjectStore> {
-        &self.store
-    }
-
-    pub async fn put(&self, path: &str, bytes: Vec<u8>) -> Result<()> {
-        self.store
-            .put(&Path::from(path), PutPayload::from(bytes))
-            .await?;
-        Ok(())
-    }
-
-    pub async fn get(&self, path: &str) -> Result<bytes::Bytes> {
-        Ok(self.store.get(&Path::from(path)).await?.bytes().await?)
-    }
-
-    pub async fn delete(&self, path: &str) -> Result<()> {
-        match self.store.delete(&Path::from(path)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Every object below `prefix` (relative paths).
-    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
-        let p = Path::from(prefix);
-        let metas: Vec<_> = self.store.list(Some(&p)).try_collect().await?;
-        Ok(metas
-            .into_iter()
-            .map(|m| (m.location.to_string(), m.size))
-            .collect())
-    }
-
-    /// Remove the staging files a killed local write leaves next to its target
-    /// (`name.parquet#N`); object stores never show them, so they are found on disk.
-    pub fn remove_local_staging(&self) -> Result<usize> {
-        let Some(root) = &self.local_root else {
-            return Ok(0);
-        };
-        let mut removed = 0;
-        let mut stack: Vec<PathBuf> = Table::ALL.iter().map(|t| root.join(t.name())).collect();
-        stack.push(root.join("_trailsql"));
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    stack.push(path);
-                } else if let Some(name) = path.file_name().and_then(|n| n.to_str())
-                    && let Some((_, suffix)) = name.rsplit_once('#')
-                    && !suffix.is_empty()
-                    && suffix.bytes().all(|b| b.is_ascii_digit())
-                {
-                    std::fs::remove_file(&path)?;
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
-    }
+/// The identity of an event in its partition: a hash of its eventID.
+pub fn event_key(event_id: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128_with_seed(event_id.as_bytes(), 0)
 }
 
 /// Leaf columns that hold a different value for (nearly) every event: no dictionary (it
@@ -284,7 +169,7 @@ pub fn read_event_keys(table: Table, data: bytes::Bytes) -> Result<Vec<u128>> {
     for batch in reader {
         let batch = batch?;
         let ids = batch.column(0).as_string::<i32>();
-        keys.extend(ids.iter().flatten().map(|id| dedup_key(Some(id), "")));
+        keys.extend(ids.iter().flatten().map(event_key));
     }
     Ok(keys)
 }
@@ -298,32 +183,55 @@ pub fn read_file(data: bytes::Bytes) -> Result<Vec<RecordBatch>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rows::{Rows, place};
-    use arrow::array::TimestampMicrosecondArray;
-    use serde_json::value::RawValue;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray, new_null_array};
+    use std::sync::Arc;
 
     /// A batch of one record per (time, id), in the order given. Its service and call come
     /// from the id's index: three services, two calls each, one record in seven with neither.
     fn batch(rows: &[(String, String)]) -> RecordBatch {
-        let mut r = Rows::new(Table::CloudTrail);
-        for (time, id) in rows {
-            let i: usize = id[2..].parse().unwrap();
-            let call = if i.is_multiple_of(7) {
-                String::new()
-            } else {
-                format!(
-                    r#","eventSource":"s{}.amazonaws.com","eventName":"Call{}""#,
-                    i % 3,
-                    i % 2
-                )
-            };
-            let text = format!(
-                r#"{{"eventTime":"{time}","eventID":"{id}","awsRegion":"eu-west-1"{call}}}"#
-            );
-            let raw: &RawValue = serde_json::from_str(&text).unwrap();
-            r.append(&place(raw).unwrap(), "file:///x", i as u64);
-        }
-        r.finish().0
+        let schema = Table::CloudTrail.schema();
+        let index = |id: &String| -> usize { id[2..].parse().unwrap() };
+        let called = |i: usize| !i.is_multiple_of(7);
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.name().as_str() {
+                    "eventtime" => Arc::new(
+                        TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(t, _)| {
+                            chrono::DateTime::parse_from_rfc3339(t)
+                                .unwrap()
+                                .timestamp_micros()
+                        }))
+                        .with_timezone("UTC"),
+                    ),
+                    "eventid" => {
+                        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, id)| id)))
+                    }
+                    "eventsource" => {
+                        Arc::new(StringArray::from_iter(rows.iter().map(|(_, id)| {
+                            let i = index(id);
+                            called(i).then(|| format!("s{}.amazonaws.com", i % 3))
+                        })))
+                    }
+                    "eventname" => Arc::new(StringArray::from_iter(rows.iter().map(|(_, id)| {
+                        let i = index(id);
+                        called(i).then(|| format!("Call{}", i % 2))
+                    }))),
+                    "awsregion" => Arc::new(StringArray::from_iter_values(
+                        rows.iter().map(|_| "eu-west-1"),
+                    )),
+                    "sourceobject" => Arc::new(StringArray::from_iter_values(
+                        rows.iter().map(|_| "file:///x"),
+                    )),
+                    "sourceindex" => Arc::new(Int64Array::from_iter_values(
+                        rows.iter().map(|(_, id)| index(id) as i64),
+                    )),
+                    _ => new_null_array(f.data_type(), rows.len()),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).unwrap()
     }
 
     type Row = (Option<String>, Option<String>, i64, String);

@@ -167,6 +167,11 @@ impl Table {
         }
     }
 
+    /// The table whose folder is `name`.
+    pub fn by_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     pub fn specs(self) -> &'static [Spec] {
         match self {
             Table::CloudTrail => CLOUDTRAIL,
@@ -236,7 +241,7 @@ pub fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-pub(crate) fn struct_fields(specs: &[Spec]) -> Fields {
+pub fn struct_fields(specs: &[Spec]) -> Fields {
     specs.iter().map(spec_field).collect()
 }
 
