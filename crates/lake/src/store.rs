@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -15,22 +14,8 @@ use crate::partition::object_path;
 use crate::schema::Table;
 use crate::{Error, Result};
 
-/// An S3 store for `bucket`, configured the standard AWS way (environment: credentials,
-/// `AWS_REGION`, `AWS_ENDPOINT_URL` for S3-compatible stores).
-pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Ok(endpoint) =
-        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-    {
-        if endpoint.starts_with("http://") {
-            b = b.with_allow_http(true);
-        }
-        b = b
-            .with_endpoint(endpoint)
-            .with_virtual_hosted_style_request(false);
-    }
-    Ok(Arc::new(b.build()?))
-}
+/// S3 stores are built by trailsql-store (credentials, per-bucket settings, request counts).
+pub use trailsql_store::s3_store;
 
 /// An opened lake.
 #[derive(Clone)]

@@ -188,6 +188,30 @@ impl TableLog {
         })
     }
 
+    /// The files of the version in hand that version `before` did not have: those its later
+    /// commits added (commits only add files; none is rewritten).
+    pub async fn added_after(&self, before: u64) -> Result<Vec<DataFile>> {
+        let latest = self.snapshot()?;
+        if latest.version.is_none_or(|v| v <= before) {
+            return Ok(Vec::new());
+        }
+        let mut old = self.delta.clone();
+        old.load_version(before as _).await?;
+        let old = TableLog {
+            table: self.table,
+            delta: old,
+            exists: true,
+        }
+        .snapshot()?;
+        let had: std::collections::HashSet<&str> =
+            old.files.iter().map(|f| f.path.as_str()).collect();
+        Ok(latest
+            .files
+            .into_iter()
+            .filter(|f| !had.contains(f.path.as_str()))
+            .collect())
+    }
+
     /// Create the table (a version 0 with its schema, partition columns and properties) if
     /// no writer has yet. Two writers creating it at once is fine: one creates it, the other
     /// finds it.

@@ -53,7 +53,7 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
         let bucket = rest.split('/').next().unwrap_or(rest);
         let url = url::Url::parse(&format!("s3://{bucket}"))
             .map_err(|e| crate::Error::Usage(format!("lake {}: {e}", lake.url)))?;
-        ctx.register_object_store(&url, trailsql_lake::s3_store(bucket)?);
+        ctx.register_object_store(&url, trailsql_store::s3_store(bucket)?);
     }
     let catalog = ctx.catalog("datafusion").expect("default catalog");
     catalog.register_schema("default", Arc::new(MemorySchemaProvider::new()))?;
@@ -94,6 +94,40 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
     ctx.register_table(sources, provider.clone())?;
     ctx.register_table(TableReference::partial("default", sources), provider)?;
+    register_inferred(&ctx, &lake, "detections").await?;
     crate::dialect::register(&ctx);
     Ok(ctx)
+}
+
+/// Register a small table of the lake whose files carry their own schema (`detections`,
+/// written by `trailsql detect --new`), when it has any files.
+async fn register_inferred(ctx: &SessionContext, lake: &Lake, name: &str) -> Result<()> {
+    let url = match &lake.local_root {
+        Some(root) => {
+            let dir = root.join(name);
+            let any = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+            if !any {
+                return Ok(());
+            }
+            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        }
+        None => ListingTableUrl::parse(format!("{}/{name}/", lake.url))?,
+    };
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url).with_listing_options(options);
+    let Ok(config) = config.infer_schema(&ctx.state()).await else {
+        return Ok(());
+    };
+    if config
+        .file_schema
+        .as_ref()
+        .is_none_or(|s| s.fields().is_empty())
+    {
+        return Ok(());
+    }
+    let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+    ctx.register_table(name, provider.clone())?;
+    ctx.register_table(TableReference::partial("default", name), provider)?;
+    Ok(())
 }
