@@ -310,3 +310,51 @@ fn parse_stats(stats: Option<&str>) -> (Option<u64>, Option<(i64, i64)>) {
     let time = |k: &str| v[k]["eventtime"].as_str().and_then(parse_stat_time);
     (rows, time("minValues").zip(time("maxValues")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str) -> NewFile {
+        let partition = PartitionKey::new(
+            Table::CloudTrail,
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 15).unwrap(),
+            Some("us-east-1"),
+        );
+        NewFile {
+            path: format!("{}/{name}.parquet", partition.dir()),
+            partition,
+            size: 10,
+            rows: 1,
+            stats: Vec::new(),
+        }
+    }
+
+    fn names(files: &[DataFile]) -> Vec<String> {
+        let mut n: Vec<String> = files
+            .iter()
+            .map(|f| f.path.rsplit('/').next().unwrap().to_owned())
+            .collect();
+        n.sort();
+        n
+    }
+
+    #[tokio::test]
+    async fn added_after_a_version_are_the_files_of_later_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let mut log = TableLog::open(&lake, Table::CloudTrail).await.unwrap();
+        let v1 = log.append(&[file("a")], "r1").await.unwrap();
+        let v2 = log.append(&[file("b"), file("c")], "r2").await.unwrap();
+        let v3 = log.append(&[file("d")], "r3").await.unwrap();
+        assert_eq!((v2, v3), (v1 + 1, v1 + 2));
+        let log = TableLog::open(&lake, Table::CloudTrail).await.unwrap();
+        assert_eq!(
+            names(&log.added_after(v1).await.unwrap()),
+            ["b.parquet", "c.parquet", "d.parquet"]
+        );
+        assert_eq!(names(&log.added_after(v2).await.unwrap()), ["d.parquet"]);
+        assert!(log.added_after(v3).await.unwrap().is_empty());
+        assert_eq!(names(&log.snapshot().unwrap().files).len(), 4);
+    }
+}
