@@ -44,8 +44,8 @@ pub struct StoreRequests {
     /// POST requests: multipart uploads started and completed, batch deletes.
     pub post: u64,
     pub delete: u64,
-    /// Bytes that GETs downloaded: response bodies as the server declared them
-    /// (`Content-Length`), what S3 bills as data transfer.
+    /// Bytes that GETs downloaded: response bodies, error answers' included, as the server
+    /// declared them (`Content-Length`), what S3 bills as data transfer.
     pub get_bytes: u64,
     /// Bytes that PUTs uploaded (request bodies).
     pub put_bytes: u64,
@@ -231,21 +231,22 @@ impl HttpService for Counting {
             c.put_bytes.fetch_add(sent, Ordering::Relaxed);
         }
         let res = self.inner.execute(req).await;
-        match &res {
-            Ok(r) if r.status().is_success() || r.status().as_u16() == 304 => {
-                let len = r
-                    .headers()
-                    .get("content-length")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0);
-                if k == Kind::Get {
-                    c.get_bytes.fetch_add(len, Ordering::Relaxed);
-                }
-            }
-            _ => {
-                c.errors.fetch_add(1, Ordering::Relaxed);
-            }
+        if let (Ok(r), Kind::Get) = (&res, k) {
+            // An error's body is downloaded too (a Delta reader's probe of a missing
+            // `_last_checkpoint` is a 404 with an XML body).
+            let len = r
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+            c.get_bytes.fetch_add(len, Ordering::Relaxed);
+        }
+        if !res
+            .as_ref()
+            .is_ok_and(|r| r.status().is_success() || r.status().as_u16() == 304)
+        {
+            c.errors.fetch_add(1, Ordering::Relaxed);
         }
         res
     }
