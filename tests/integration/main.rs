@@ -9,6 +9,7 @@ mod readers;
 mod repl;
 mod reports;
 mod s3;
+mod serve;
 mod shapes;
 mod shared_samples;
 mod slt;

@@ -41,6 +41,28 @@ enum Command {
     Ddl(DdlArgs),
     /// Validate log files against CloudTrail's signed digest files (offline validate-logs)
     Verify(VerifyArgs),
+    /// The web console: Event history, dashboards and SQL in the browser
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on: HOST:PORT, [V6]:PORT or a port (on 127.0.0.1). Off loopback,
+    /// every request needs the token printed in the URL at start
+    #[arg(long, default_value = "127.0.0.1:8642")]
+    listen: String,
+    /// Require this token (default: none on loopback, a random one elsewhere)
+    #[arg(long, env = "TRAILSQL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Open the console in the desktop's browser
+    #[arg(long)]
+    open: bool,
+    /// Rows kept of one SQL result in the console
+    #[arg(long, default_value_t = 10_000)]
+    max_rows: usize,
+    /// Seconds one console query may run before it is stopped
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -139,6 +161,24 @@ struct LookupArgs {
     /// true or false
     #[arg(long)]
     read_only: Option<bool>,
+    /// awsRegion
+    #[arg(long)]
+    region: Option<String>,
+    /// sourceIPAddress
+    #[arg(long)]
+    source_ip: Option<String>,
+    /// errorCode
+    #[arg(long)]
+    error_code: Option<String>,
+    /// recipientAccountId
+    #[arg(long)]
+    account: Option<String>,
+    /// userIdentity.arn
+    #[arg(long)]
+    principal: Option<String>,
+    /// userIdentity.type (Root, IAMUser, AssumedRole, AWSService, ...)
+    #[arg(long)]
+    user_type: Option<String>,
     /// Start of the window [default: 90 days ago, as the console]
     #[arg(long, default_value = "90d")]
     since: String,
@@ -232,6 +272,14 @@ fn main() -> ExitCode {
             if matches!(
                 e.downcast_ref::<trailsql_query::Error>(),
                 Some(trailsql_query::Error::Usage(_))
+            ) =>
+        {
+            usage(&e.to_string())
+        }
+        Err(e)
+            if matches!(
+                e.downcast_ref::<trailsql_serve::Error>(),
+                Some(trailsql_serve::Error::Address(_))
             ) =>
         {
             usage(&e.to_string())
@@ -402,6 +450,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 resource_name: a.resource_name,
                 access_key_id: a.access_key_id,
                 read_only: a.read_only,
+                region: a.region,
+                source_ip: a.source_ip,
+                error_code: a.error_code,
+                account: a.account,
+                principal: a.principal,
+                user_type: a.user_type,
             };
             let since = parse_user_time(&a.since, now)?;
             let until = a
@@ -414,6 +468,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &lake, &filters, since, until, a.limit, a.format, &mut out,
             )
             .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Serve(a)) => {
+            let mut opts = trailsql_serve::ServeOptions::new(lake);
+            opts.listen = a.listen;
+            opts.token = a.token;
+            opts.open = a.open;
+            opts.max_rows = a.max_rows.max(1);
+            opts.timeout = std::time::Duration::from_secs(a.timeout_secs.max(1));
+            trailsql_serve::serve(&opts, &mut std::io::stdout()).await?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

@@ -5,6 +5,7 @@
 pub mod ddl;
 pub mod dialect;
 mod error;
+pub mod event;
 pub mod format;
 pub mod lookup;
 pub mod repl;
@@ -16,5 +17,8 @@ pub mod table;
 pub use error::{Error, Result};
 pub use format::OutputFormat;
 pub use repl::{ReplOptions, default_history, run_repl};
-pub use runner::{SqlOptions, SqlSource, parse_param, query, run_sources, run_sql};
+pub use runner::{
+    SqlOptions, SqlSource, parse_param, parse_statements, query, query_with, run_sources, run_sql,
+    statement_frame,
+};
 pub use session::open_session;
