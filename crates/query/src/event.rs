@@ -79,7 +79,7 @@ pub async fn event_record(
         .column(schema.index_of("sourceindex")?)
         .as_primitive::<Int64Type>()
         .value(0);
-    let verdict = source_verdict(ctx, &source_object).await;
+    let verdict = source_verdict(ctx, &source_object).await?;
     Ok(Some(EventRecord {
         record,
         source_object,
@@ -90,28 +90,28 @@ pub async fn event_record(
 
 /// The newest verdict on a source object; `None` when there is none or the lake has no
 /// verdicts table.
-async fn source_verdict(ctx: &SessionContext, source: &str) -> Option<SourceVerdict> {
+async fn source_verdict(ctx: &SessionContext, source: &str) -> Result<Option<SourceVerdict>> {
     let table = trailsql_ingest::verify::SOURCES_TABLE;
     if !ctx.table_exist(table).unwrap_or(false) {
-        return None;
+        return Ok(None);
     }
     let sql = format!(
-        "SELECT verdict, detail, digest, CAST(verifiedat AS VARCHAR) FROM {table} \
+        "SELECT verdict, detail, digest, CAST(verifiedat AS VARCHAR) AS verified_at FROM {table} \
          WHERE sourceobject = $source ORDER BY verifiedat DESC LIMIT 1"
     );
-    let (_, batches) = query_with(ctx, &sql, &[("source".into(), source.to_owned())])
-        .await
-        .ok()?;
-    let b = batches.into_iter().find(|b| b.num_rows() > 0)?;
+    let (_, batches) = query_with(ctx, &sql, &[("source".into(), source.to_owned())]).await?;
+    let Some(b) = batches.into_iter().find(|b| b.num_rows() > 0) else {
+        return Ok(None);
+    };
     let text = |i: usize| -> Option<String> {
         let c = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Utf8).ok()?;
         let s = c.as_string::<i32>();
         s.is_valid(0).then(|| s.value(0).to_owned())
     };
-    Some(SourceVerdict {
-        verdict: text(0)?,
+    Ok(text(0).map(|verdict| SourceVerdict {
+        verdict,
         detail: text(1),
         digest: text(2),
         verified_at: text(3).unwrap_or_default(),
-    })
+    }))
 }

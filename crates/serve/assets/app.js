@@ -444,7 +444,9 @@ function openReport(source, finding) {
     renderReportParams();
     loadReport();
   } else {
-    $("#sql-editor").value = `SELECT * FROM detections WHERE CAST(${"rule_title"} AS VARCHAR) = '${String(finding.id).replace(/'/g, "''")}' LIMIT 100`;
+    $("#report-select").value = "";
+    renderReportParams();
+    $("#sql-editor").value = finding.sql;
   }
   runSql();
 }
@@ -536,8 +538,13 @@ function renderReportParams() {
   box.replaceChildren();
   $("#report-description").textContent = r ? r.description : "";
   if (!r) return;
+  // The window shown elsewhere in the console, as the report's $since and $until.
+  const w = windowParams();
   const end = presetEnd();
-  const fields = [["since", "since", toInput(new Date(end.getTime() - 30 * 86400e3)) + "Z"], ["until", "until", toInput(end) + "Z"]];
+  const fields = [
+    ["since", "since", w.since || toInput(new Date(end.getTime() - 30 * 86400e3)) + "Z"],
+    ["until", "until", w.until || toInput(end) + "Z"],
+  ];
   for (const p of r.params) fields.push([p.name, p.description, ""]);
   for (const [name, title, value] of fields) {
     const label = document.createElement("label");

@@ -87,10 +87,8 @@ async fn from_detections(state: &AppState, params: &[(String, String)]) -> Resul
         .map(|f| f.name().clone())
         .collect();
     let col = |c: Option<String>| c.map_or("NULL".to_owned(), |c| format!("\"{c}\""));
-    let rule = col(pick(
-        &names,
-        &["rule_title", "title", "rule", "rule_id", "name"],
-    ));
+    let rule_col = pick(&names, &["rule_title", "title", "rule", "rule_id", "name"]);
+    let rule = col(rule_col.clone());
     let level = col(pick(&names, &["level", "severity"]));
     let tactic = col(pick(&names, &["tactic", "tactics", "attack_tactic"]));
     let window = pick(&names, &["eventtime", "event_time", "time"])
@@ -107,10 +105,18 @@ async fn from_detections(state: &AppState, params: &[(String, String)]) -> Resul
     let list: Vec<Value> = rows
         .into_iter()
         .map(|r| {
+            // The rows behind a finding, for the SQL editor.
+            let sql = match (&rule_col, r["title"].as_str()) {
+                (Some(c), Some(t)) => format!(
+                    "SELECT * FROM detections WHERE CAST(\"{c}\" AS VARCHAR) = '{}' LIMIT 1000",
+                    t.replace('\'', "''")
+                ),
+                _ => "SELECT * FROM detections LIMIT 1000".to_owned(),
+            };
             json!({
                 "id": r["title"], "title": r["title"], "level": r["level"],
                 "tactics": r["tactic"].as_str().map(|t| vec![t.to_owned()]).unwrap_or_default(),
-                "count": r["count"],
+                "count": r["count"], "sql": sql,
             })
         })
         .collect();
