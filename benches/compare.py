@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import datetime as dt
 import io
 import json
@@ -836,6 +837,82 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+# ---------------------------------------------------------------------------------------------
+# One huge object and one gzip bomb (--big-objects): peak memory of one object
+# ---------------------------------------------------------------------------------------------
+
+BIG_RECORDS = 600_000
+BOMB_BYTES = 2 << 30
+
+
+def big_inputs(data_dir: Path) -> tuple[Path, Path]:
+    """A ~550 MB `{"Records":[...]}` file of 600,000 records in one object, and a gzip that
+    expands to 2 GiB of white space; made once and kept in DATA_DIR/big-objects."""
+    d = data_dir / "big-objects"
+    d.mkdir(parents=True, exist_ok=True)
+    records, bomb = d / "records.json", d / "bomb.json.gz"
+    if not records.exists():
+        log(f"writing {records} ({BIG_RECORDS:,} records)")
+        pad = "x" * 600
+        tmp = records.with_suffix(".tmp")
+        with open(tmp, "w") as f:
+            f.write('{"Records":[')
+            for i in range(BIG_RECORDS):
+                if i:
+                    f.write(",")
+                # In time order over 28 days, as a trail's events are.
+                t = i * 28 * 86400 // BIG_RECORDS
+                day, hour, minute, second = t // 86400, t // 3600 % 24, t // 60 % 60, t % 60
+                f.write(
+                    '{"eventVersion":"1.08","eventTime":"2024-03-%02dT%02d:%02d:%02dZ",'
+                    '"eventSource":"s3.amazonaws.com","eventName":"GetObject",'
+                    '"awsRegion":"us-east-1","sourceIPAddress":"198.51.100.%d",'
+                    '"eventID":"%08x-0000-4000-8000-%012x","recipientAccountId":"111122223333",'
+                    '"requestParameters":{"bucketName":"b","key":"k/%d","pad":"%s"}}'
+                    % (1 + day, hour, minute, second, i % 250, i, i, i, pad))
+            f.write("]}\n")
+        tmp.rename(records)
+    if not bomb.exists():
+        log(f"writing {bomb} (2 GiB of white space, gzipped)")
+        block = b" " * (1 << 20)
+        tmp = bomb.with_suffix(".tmp")
+        with gzip.open(tmp, "wb", compresslevel=9) as f:
+            for _ in range(BOMB_BYTES >> 20):
+                f.write(block)
+        tmp.rename(bomb)
+    return records, bomb
+
+
+def measure_big_objects(trailsql: Path, data_dir: Path, runs: int,
+                        max_object_size: str | None) -> dict:
+    out = {}
+    for name, path in zip(("records_548mb", "gzip_bomb_2gib"), big_inputs(data_dir)):
+        samples = []
+        for _ in range(runs):
+            lake = data_dir / "big-objects" / "lake"
+            shutil.rmtree(lake, ignore_errors=True)
+            cmd = [str(trailsql), "--lake", str(lake), "ingest", "--quiet", "--json", str(path)]
+            if max_object_size:
+                cmd += ["--max-object-size", max_object_size]
+            samples.append(run_measured(cmd))
+        summary = json.loads(samples[-1]["stdout"])
+        out[name] = {
+            **summarise(samples),
+            "files_written": summary["files_written"],
+            "object_bytes": path.stat().st_size,
+            "json_bytes": summary["json_bytes"],
+            "written": summary["written"],
+            "rejected": summary["objects_rejected"],
+            "damaged": summary["objects_damaged"],
+            "skipped": summary["skipped_by_reason"],
+            "problems": summary["problems"],
+        }
+        log(f"{name}: {out[name]['max_rss_bytes_median'] / 2**20:.0f} MiB peak RSS, "
+            f"{out[name]['wall_s_median']:.1f} s, {summary['written']:,} written, "
+            f"problems {summary['problems']}")
+    return out
+
+
 def main() -> int:
     try:
         return compare()
@@ -870,6 +947,10 @@ def compare() -> int:
                          "ingesting it first if it is missing; print the figures, write nothing")
     ap.add_argument("--out", type=Path,
                     help="results file (default benches/results/DATE-COMMIT.json)")
+    ap.add_argument("--big-objects", action="store_true",
+                    help="measure only one huge object (600,000 records, ~550 MB) and one gzip "
+                         "bomb (2 GiB of white space): peak RSS and wall time of each ingest")
+    ap.add_argument("--max-object-size", help="with --big-objects: pass this to ingest")
     args = ap.parse_args()
     if args.markdown_from:
         print(markdown(json.loads(args.markdown_from.read_text())), end="")
@@ -880,6 +961,27 @@ def compare() -> int:
         args.raw_runs = args.runs
     if args.raw_runs < 1:
         ap.error("--raw-runs must be at least 1")
+
+    if args.big_objects:
+        trailsql = (args.bin_dir or target_dir() / "release") / "trailsql"
+        if not args.no_build and not args.bin_dir:
+            build(False, None)
+        res = {
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "commit": git("rev-parse", "HEAD"),
+            "binaries": str(trailsql.parent),
+            "machine": machine(),
+            "load_average_before": os.getloadavg(),
+            "big_objects": measure_big_objects(trailsql, args.data_dir, args.runs,
+                                               args.max_object_size),
+            "load_average_after": os.getloadavg(),
+        }
+        name = f"{dt.date.today().isoformat()}-{git('rev-parse', '--short', 'HEAD')}-big-objects.json"
+        out = args.out or REPO / "benches" / "results" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=2) + "\n")
+        print(f"results: {out}")
+        return 0
 
     trailsql, gen = build(args.no_build, args.bin_dir)
     if args.console_only:

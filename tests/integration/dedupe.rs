@@ -122,8 +122,9 @@ fn since_and_until_select_events_and_a_wider_window_later_fills_in() {
     let all = ingest_ok(&lake, &[&src], &[]);
     assert_eq!(u(&all, "written"), 12, "{all:#}");
     assert_eq!(u(&all, "duplicates_in_lake"), 4);
+    // A time that does not parse is a bad argument: a usage error.
     let bad = ingest(&lake, &[&src], &["--since", "last tuesday"]);
-    assert_eq!(bad.code(), 1);
+    assert_eq!(bad.code(), 2);
     assert!(bad.stderr().contains("last tuesday"));
 }
 

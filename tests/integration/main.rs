@@ -1,17 +1,21 @@
 //! Integration tests of the `trailsql` binary and of the lake it writes: one test binary
 //! for the whole product (each test binary links all of DataFusion).
 
+mod big_objects;
 mod common;
 mod crash;
 mod dedupe;
+mod errors;
 mod lookup;
 mod readers;
 mod repl;
 mod reports;
 mod s3;
+mod s3_credentials;
 mod serve;
 mod shapes;
 mod shared_samples;
 mod slt;
+mod sources;
 mod sql;
 mod verify;

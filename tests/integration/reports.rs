@@ -211,3 +211,84 @@ fn report_command_options() {
     let o = run(&["no-such-report"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Rows of a CSV (or TSV) text as Python's csv module reads them, strictly.
+fn parse_csv(text: &str, delimiter: &str) -> Vec<Vec<String>> {
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args([
+        "-c",
+        "import csv, json, sys\nprint(json.dumps(list(csv.reader(sys.stdin, strict=True, delimiter=sys.argv[1]))))",
+        delimiter,
+    ]);
+    let (code, out, err) = run_with_stdin(cmd, text);
+    assert_eq!(code, 0, "python's csv module rejects it: {err}\n{text}");
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn machine_formats_hold_only_data() {
+    let reports = shipped();
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let inputs: Vec<std::path::PathBuf> = reports
+        .iter()
+        .map(|r| fixture(&r.id, "json"))
+        .filter(|p| p.exists())
+        .collect();
+    let inputs: Vec<&Path> = inputs.iter().map(|p| p.as_path()).collect();
+    ingest_ok(&lake, &inputs, &[]);
+    let ids: Vec<&str> = reports.iter().map(|r| r.id.as_str()).collect();
+    let run = |format: &str| {
+        let o = bin()
+            .arg("--lake")
+            .arg(&lake)
+            .args(["report", "--all", "--format", format])
+            .args(["--since", "2024-01-01", "--until", "2025-01-01"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{format}");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        // The summary goes to stderr.
+        assert!(err.lines().next().unwrap().starts_with("report "), "{err}");
+        assert!(ids.iter().all(|id| err.contains(id)), "{err}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+
+    for (format, delimiter) in [("csv", ","), ("tsv", "\t")] {
+        let rows = parse_csv(&run(format), delimiter);
+        assert_eq!(rows[0][0], "report");
+        assert!(rows.len() > 2, "{format}: {rows:?}");
+        let mut seen: Vec<&str> = Vec::new();
+        for row in &rows[1..] {
+            assert_eq!(row.len(), rows[0].len(), "{format}: {row:?}");
+            assert!(ids.contains(&row[0].as_str()), "{format}: {row:?}");
+            if !seen.contains(&row[0].as_str()) {
+                seen.push(&row[0]);
+            }
+        }
+        assert!(
+            seen.len() >= 2,
+            "{format}: rows of several reports: {seen:?}"
+        );
+    }
+
+    let json: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let json = json.as_array().unwrap();
+    assert!(json.len() > 1);
+    assert!(
+        json.iter()
+            .all(|r| ids.contains(&r["report"].as_str().unwrap()))
+    );
+
+    let ndjson = run("ndjson");
+    let lines: Vec<serde_json::Value> = ndjson
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), json.len());
+    assert!(
+        lines
+            .iter()
+            .all(|r| ids.contains(&r["report"].as_str().unwrap()))
+    );
+}

@@ -547,3 +547,52 @@ fn the_duckdb_ddl_reads_a_lake_in_a_bucket() {
         theirs.lines().collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_large_object_in_a_bucket_is_read_as_a_stream() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    // 12 MiB of plain JSON in one object: past the size fetched whole, so its body is
+    // streamed from the server into the decoder.
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let n = 30_000;
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "eventVersion": "1.08",
+                "eventTime": format!("2024-03-02T{:02}:{:02}:00Z", i / 1500, i / 25 % 60),
+                "eventSource": "s3.amazonaws.com",
+                "eventName": "GetObject",
+                "awsRegion": "us-east-1",
+                "eventID": format!("id-{i}"),
+                "requestParameters": {"pad": "p".repeat(300)},
+            })
+        })
+        .collect();
+    let body = serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap();
+    assert!(body.len() > 10 << 20);
+    std::fs::write(src.join("big.json"), &body).unwrap();
+    upload(&moto, &src);
+    let lake = tmp.path().join("lake");
+    let mut cmd = bin();
+    cmd.arg("--lake").arg(&lake).args([
+        "ingest",
+        "--json",
+        "--quiet",
+        "--buffer-mb",
+        "8",
+        "s3://trail/",
+    ]);
+    with_s3(&mut cmd, &moto);
+    let o = cmd.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_balanced(&s);
+    assert_eq!(u(&s, "written"), n as u64, "{s:#}");
+    assert_eq!(u(&s, "json_bytes"), body.len() as u64, "{s:#}");
+    assert_eq!(
+        scalar(&lake, "SELECT count(DISTINCT eventid) FROM cloudtrail"),
+        n.to_string()
+    );
+}

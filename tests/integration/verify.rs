@@ -406,6 +406,11 @@ fn a_file_no_digest_covers_is_not_covered() {
     let dir = tempfile::tempdir().unwrap();
     let t = build(&dir.path().join("b"), Build::default());
     let (dropped, _) = log_file(&t.root, t0() + Duration::minutes(150), 999);
+    // Events under a name CloudTrail does not use are still a log file no digest covers.
+    let renamed = format!("{}/events.json.gz", day_dir("CloudTrail", t0(), REGION));
+    let (tmp, _) = log_file(&t.root, t0() + Duration::minutes(151), 998);
+    std::fs::rename(t.root.join(&tmp), t.root.join(&renamed)).unwrap();
+    // Not CloudTrail, as ingest reads it: skipped, not judged.
     let junk = format!("{}/notes.json.gz", day_dir("CloudTrail", t0(), REGION));
     write(&t.root, &junk, &gzip(b"{}"));
     let (code, r) = verify(&t.root, &default_keys(dir.path()), &[]);
@@ -414,8 +419,47 @@ fn a_file_no_digest_covers_is_not_covered() {
         problems(&t, &r),
         BTreeMap::from([
             (dropped, "not_covered".to_owned()),
-            (junk, "not_covered".to_owned()),
+            (renamed, "not_covered".to_owned()),
         ])
+    );
+    assert_eq!(r["skipped"], json!({"not CloudTrail": 1}), "{r:#}");
+}
+
+#[test]
+fn files_next_to_the_logs_that_are_not_logs_are_skipped_not_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    let keys = default_keys(dir.path());
+    // What a user keeps next to AWSLogs/: a README, the keys file itself, notes.
+    write(
+        &t.root,
+        "README.md",
+        b"# Our trail\n\nCopied with aws s3 sync.\n",
+    );
+    std::fs::copy(&keys, t.root.join("keys.json")).unwrap();
+    write(&t.root, "AWSLogs/notes.txt", b"nothing to see");
+    let (code, r) = verify(&t.root, &keys, &[]);
+    assert_eq!(problems(&t, &r), BTreeMap::new(), "{r:#}");
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(count(&r, "log", "valid"), 12);
+    assert_eq!(
+        r["skipped"],
+        json!({"not a log file": 2, "not CloudTrail": 1}),
+        "{r:#}"
+    );
+    // The table's summary line says so too.
+    let out = bin()
+        .arg("verify")
+        .arg(&t.root)
+        .arg("--public-keys")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("skipped 3 (not CloudTrail 1, not a log file 2)"),
+        "{text}"
     );
 }
 

@@ -23,8 +23,46 @@ struct Cli {
     /// Output format of the REPL: table, csv, tsv, json, ndjson, markdown
     #[arg(long, default_value = "table")]
     format: OutputFormat,
+    #[command(flatten)]
+    s3: S3Args,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// Which AWS credentials reach which bucket, and how the lake's objects are encrypted.
+#[derive(Args)]
+struct S3Args {
+    /// AWS profile for every bucket [default: the AWS CLI's chain: environment,
+    /// AWS_PROFILE or default, web identity, ECS, IMDS]
+    #[arg(long, global = true, value_name = "PROFILE")]
+    profile: Option<String>,
+    /// AWS profile for the buckets of s3:// sources (ingest, verify), e.g. a log-archive account
+    #[arg(
+        long,
+        global = true,
+        value_name = "PROFILE",
+        env = "TRAILSQL_SOURCE_PROFILE"
+    )]
+    source_profile: Option<String>,
+    /// AWS profile for the lake's bucket, e.g. a security account
+    #[arg(
+        long,
+        global = true,
+        value_name = "PROFILE",
+        env = "TRAILSQL_LAKE_PROFILE"
+    )]
+    lake_profile: Option<String>,
+    /// AWS profile for one bucket (BUCKET=PROFILE, repeatable; wins over the others)
+    #[arg(long = "bucket-profile", global = true, value_name = "BUCKET=PROFILE")]
+    bucket_profiles: Vec<String>,
+    /// Encrypt what trailsql writes to an S3 lake with SSE-KMS, with the bucket's default
+    /// KMS key (or aws/s3)
+    #[arg(long, global = true)]
+    sse_kms: bool,
+    /// Encrypt what trailsql writes to an S3 lake with SSE-KMS and this KMS key (id, ARN or
+    /// alias)
+    #[arg(long, global = true, value_name = "KEY")]
+    sse_kms_key_id: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -91,6 +129,9 @@ struct VerifyArgs {
     /// With --format table, list valid objects too
     #[arg(long)]
     all: bool,
+    /// S3 requests in flight at once
+    #[arg(long, default_value_t = trailsql_ingest::DEFAULT_MAX_REQUESTS)]
+    max_requests: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -217,6 +258,11 @@ struct IngestArgs {
     /// is being written meanwhile)
     #[arg(long, default_value_t = 128)]
     buffer_mb: usize,
+    /// Reject an object whose decompressed size passes this (a gzip bomb, or not one
+    /// CloudTrail delivery); records read before the cap are kept and the object counted as
+    /// damaged. Bytes, or with a unit: 512MiB, 4GiB
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    max_object_size: u64,
     /// Only objects of this account (repeatable)
     #[arg(long = "account")]
     accounts: Vec<String>,
@@ -234,6 +280,10 @@ struct IngestArgs {
     /// default only the delivery days since then are listed)
     #[arg(long)]
     full_listing: bool,
+    /// S3 requests in flight at once (object reads, listings): reading many small objects is
+    /// bound by round trips, objects/s = requests in flight / latency
+    #[arg(long, default_value_t = trailsql_ingest::DEFAULT_MAX_REQUESTS)]
+    max_requests: usize,
 }
 
 #[derive(Args)]
@@ -253,6 +303,9 @@ struct SqlArgs {
     /// Bind a value to the placeholder $NAME (NAME=VALUE, repeatable)
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
+    /// After the statements, print the S3 requests they made (per store) on stderr
+    #[arg(long)]
+    stats: bool,
 }
 
 fn default_lake() -> String {
@@ -268,34 +321,48 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e)
-            if matches!(
-                e.downcast_ref::<trailsql_query::Error>(),
-                Some(trailsql_query::Error::Usage(_))
-            ) =>
-        {
-            usage(&e.to_string())
-        }
-        Err(e)
-            if matches!(
-                e.downcast_ref::<trailsql_serve::Error>(),
-                Some(trailsql_serve::Error::Address(_))
-            ) =>
-        {
-            usage(&e.to_string())
-        }
+        Err(e) if is_usage(&e) => usage(&e.to_string()),
         Err(e) => {
-            let mut chain = e.chain();
-            eprintln!(
-                "error: {}",
-                chain.next().map(|c| c.to_string()).unwrap_or_default()
-            );
-            for cause in chain {
-                eprintln!("  caused by: {cause}");
+            for line in cause_lines(&e) {
+                eprintln!("{line}");
             }
             ExitCode::from(1)
         }
     }
+}
+
+/// An error in the arguments (exit status 2), as opposed to a failure while running.
+fn is_usage(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<trailsql_query::Error>(),
+        Some(trailsql_query::Error::Usage(_))
+    ) || matches!(
+        e.downcast_ref::<trailsql_ingest::Error>(),
+        Some(trailsql_ingest::Error::InvalidTime(_))
+    ) || matches!(
+        e.downcast_ref::<trailsql_serve::Error>(),
+        Some(trailsql_serve::Error::Address(_))
+    )
+}
+
+/// `error: MESSAGE`, then one `  caused by: CAUSE` line per cause that the lines before do
+/// not already say (errors of other crates often print their source and also return it).
+fn cause_lines(e: &anyhow::Error) -> Vec<String> {
+    let mut said: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || said.iter().any(|s| s.contains(&text)) {
+            continue;
+        }
+        lines.push(if lines.is_empty() {
+            format!("error: {text}")
+        } else {
+            format!("  caused by: {text}")
+        });
+        said.push(text);
+    }
+    lines
 }
 
 /// A usage error: message on stderr, exit status 2.
@@ -304,17 +371,89 @@ fn usage(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Whether the error comes from writing to a closed pipe (`trailsql ... | head`): by the
+/// I/O error's kind, anywhere in the chain of causes.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            || c.to_string().contains("Broken pipe")
+        let io = c
+            .downcast_ref::<std::io::Error>()
+            .or_else(|| {
+                c.downcast_ref::<trailsql_query::Error>()
+                    .and_then(|q| q.io_error())
+            })
+            .or_else(|| {
+                c.downcast_ref::<trailsql_ingest::Error>()
+                    .and_then(|i| i.io_error())
+            });
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The bucket of an `s3://bucket/...` location.
+fn bucket_of(location: &str) -> Option<&str> {
+    let rest = location.strip_prefix("s3://")?;
+    Some(rest.split('/').next().unwrap_or(rest))
+}
+
+/// The S3 settings of the run: profiles per bucket, and SSE-KMS on the lake's bucket.
+fn s3_settings(
+    a: &S3Args,
+    lake: &str,
+    sources: &[String],
+) -> Result<trailsql_store::S3Settings, String> {
+    let mut s = trailsql_store::S3Settings::default();
+    s.default.profile = a.profile.clone();
+    if let Some(p) = &a.source_profile {
+        for b in sources.iter().filter_map(|s| bucket_of(s)) {
+            s.set_profile(b, p).map_err(|e| e.to_string())?;
+        }
+    }
+    if let (Some(p), Some(b)) = (&a.lake_profile, bucket_of(lake)) {
+        s.set_profile(b, p).map_err(|e| e.to_string())?;
+    }
+    for bp in &a.bucket_profiles {
+        let Some((b, p)) = bp
+            .split_once('=')
+            .filter(|(b, p)| !b.is_empty() && !p.is_empty())
+        else {
+            return Err(format!("--bucket-profile {bp:?}: expected BUCKET=PROFILE"));
+        };
+        s.buckets.entry(b.to_owned()).or_default().profile = Some(p.to_owned());
+    }
+    if a.sse_kms || a.sse_kms_key_id.is_some() {
+        let Some(b) = bucket_of(lake) else {
+            return Err("--sse-kms and --sse-kms-key-id apply to an s3:// lake".into());
+        };
+        s.set_sse_kms(b, a.sse_kms_key_id.as_deref());
+    }
+    Ok(s)
+}
+
+/// The S3 requests made since `before`, on stderr.
+fn print_requests(before: &trailsql_store::RequestStats) {
+    let stats = trailsql_store::request_stats().since(before);
+    let mut lines = String::new();
+    stats
+        .write_lines(&mut lines, "requests: ")
+        .expect("write to a String");
+    if stats.is_empty() {
+        lines.push_str("requests: none to S3\n");
+    }
+    eprint!("{lines}");
 }
 
 #[tokio::main]
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let lake = cli.lake.unwrap_or_else(default_lake);
+    let sources: &[String] = match &cli.command {
+        Some(Command::Ingest(a)) => &a.sources,
+        Some(Command::Verify(a)) => &a.sources,
+        _ => &[],
+    };
+    match s3_settings(&cli.s3, &lake, sources) {
+        Ok(s) => trailsql_store::install_settings(s)?,
+        Err(e) => return Ok(usage(&e)),
+    }
     match cli.command {
         Some(Command::Ingest(a)) => {
             let now = chrono::Utc::now();
@@ -324,9 +463,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.strict = a.strict;
             opts.progress = !a.quiet;
             opts.buffer_bytes = a.buffer_mb.max(1) << 20;
+            opts.max_object_bytes = a.max_object_size;
             opts.accounts = a.accounts;
             opts.regions = a.regions;
             opts.full_listing = a.full_listing;
+            opts.max_requests = a.max_requests.max(1);
             if a.verify {
                 opts.verify = Some(trailsql_ingest::verify::PublicKeys::load(&a.public_keys)?);
             }
@@ -361,8 +502,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let mut out = std::io::stdout().lock();
-            trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
-                .await?;
+            let before = trailsql_store::request_stats();
+            let result =
+                trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
+                    .await;
+            if a.stats {
+                print_requests(&before);
+            }
+            result?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report(a)) => {
@@ -419,6 +566,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.until = a.until.map(|s| parse_user_time(&s, now)).transpose()?;
             opts.accounts = a.accounts;
             opts.regions = a.regions;
+            opts.parallelism = a.max_requests.max(1);
             let report = trailsql_ingest::verify::verify(&opts).await?;
             let mut out = std::io::stdout().lock();
             match a.format {
@@ -435,8 +583,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Some(Command::Ddl(a)) => {
+            // DuckDB binds views to files and Spark's MSCK REPAIR needs the location: their
+            // statements depend on which tables have data yet.
+            let empty = match a.engine {
+                trailsql_query::ddl::Engine::DuckDb | trailsql_query::ddl::Engine::Spark => {
+                    trailsql_query::ddl::empty_tables(&lake).await?
+                }
+                _ => Vec::new(),
+            };
             let location = a.location.unwrap_or(lake);
-            print!("{}", trailsql_query::ddl::ddl(a.engine, &location)?);
+            print!("{}", trailsql_query::ddl::ddl(a.engine, &location, &empty)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lookup(a)) => {
@@ -494,5 +650,76 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+    }
+}
+
+/// A size in bytes: a number, optionally followed by a unit (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`,
+/// `T`/`TiB`, powers of 1024; `B` for bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (expected e.g. 1073741824, 512MiB, 4GiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        u => {
+            return Err(format!(
+                "unknown size unit {u:?} (use KiB, MiB, GiB or TiB)"
+            ));
+        }
+    };
+    n.checked_mul(1u64 << shift)
+        .filter(|&b| b > 0)
+        .ok_or_else(|| format!("{s:?} is not a usable size"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct PrintsAndReturnsItsSource(std::io::Error);
+
+    impl std::fmt::Display for PrintsAndReturnsItsSource {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Generic LocalFileSystem error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for PrintsAndReturnsItsSource {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let disk = || std::io::Error::from_raw_os_error(28);
+        // Another crate's error that prints its source and also returns it.
+        let e = anyhow::Error::new(PrintsAndReturnsItsSource(disk()));
+        assert_eq!(
+            cause_lines(&e),
+            ["error: Generic LocalFileSystem error: No space left on device (os error 28)"]
+        );
+        let e = anyhow::Error::new(disk()).context("cannot write /dev/full");
+        assert_eq!(
+            cause_lines(&e),
+            [
+                "error: cannot write /dev/full",
+                "  caused by: No space left on device (os error 28)"
+            ]
+        );
+        let pipe = trailsql_query::Error::Io(std::io::ErrorKind::BrokenPipe.into());
+        assert!(is_broken_pipe(&pipe.into()));
+        let ingest =
+            trailsql_ingest::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&trailsql_query::Error::Lake(ingest).into()));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

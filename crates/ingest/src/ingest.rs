@@ -10,17 +10,15 @@ use arrow::compute::filter_record_batch;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use object_store::ObjectStoreExt;
 use serde::Serialize;
 
+use crate::decode::{Chunk, DecodeOptions, Reading, Window, read_and_decode};
 use crate::lake::{Lake, encode_partition, read_event_keys};
-use crate::rows::{self, PartitionKey, Rows};
-use crate::shape::{self, Verdict};
+use crate::rows::PartitionKey;
 use crate::source::{self, SourceObject};
 use crate::state::{
     Commit, FileEntry, LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceStatus,
 };
-use crate::time::Micros;
 use crate::{Error, Result};
 
 /// What to ingest, where, and how.
@@ -49,7 +47,21 @@ pub struct IngestOptions {
     pub verify: Option<crate::verify::PublicKeys>,
     /// List S3 sources in full even when an earlier run listed them up to a time.
     pub full_listing: bool,
+    /// An object whose decompressed size passes this is rejected (or, when records came
+    /// before the cap, kept as damaged): a gzip bomb or something that is not one delivery.
+    pub max_object_bytes: u64,
+    /// Requests in flight at once (object reads; listings of day prefixes). Reading many
+    /// small objects is bound by round trips: objects/s = requests in flight / latency.
+    pub max_requests: usize,
 }
+
+/// The default cap on one object's decompressed size: CloudTrail delivers a file every five
+/// minutes, a few MB at most; a GiB of JSON is not one delivery.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 1 << 30;
+
+/// Requests in flight by default: at 100-200 ms to S3 from outside its region, 128 GETs of
+/// CloudTrail's 5-minute objects keep 640-1,280 objects/s coming, more than two cores decode.
+pub const DEFAULT_MAX_REQUESTS: usize = 128;
 
 impl IngestOptions {
     pub fn new(sources: Vec<String>, lake: String) -> Self {
@@ -66,6 +78,8 @@ impl IngestOptions {
             regions: Vec::new(),
             verify: None,
             full_listing: false,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
+            max_requests: DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -108,6 +122,8 @@ pub struct Summary {
     pub commits: u64,
     pub leftovers_removed: u64,
     pub seconds: f64,
+    /// Requests made to each S3 store (sources and lake), with their bytes.
+    pub requests: trailsql_store::RequestStats,
     pub problems: Vec<Problem>,
     /// With `--verify`: verdict counts over the log files, and digests not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +272,10 @@ impl std::fmt::Display for Summary {
                 v.table_file
             )?;
         }
+        if !self.requests.is_empty() {
+            writeln!(f, "  requests")?;
+            self.requests.write_lines(f, "    ")?;
+        }
         if self.leftovers_removed > 0 {
             writeln!(
                 f,
@@ -288,154 +308,8 @@ fn bytes(b: u64) -> String {
     }
 }
 
-type Window = Option<(Option<Micros>, Option<Micros>)>;
-
-/// What decoding one object produced (its rows are in its [`Chunk`]'s parts).
-struct Decoded {
-    obj: SourceObject,
-    status: SourceStatus,
-    detail: Option<String>,
-    quarantine: Vec<u8>,
-    quarantined: u64,
-    first_quarantine_reason: Option<String>,
-    records: u64,
-    outside_window: u64,
-    bytes_read: u64,
-    json_bytes: u64,
-}
-
-/// Objects decoded together: CloudTrail files are small (a few dozen events), and one Arrow
-/// batch per partition for a run of them costs far less than one per object.
-struct Chunk {
-    objects: Vec<Decoded>,
-    /// Rows by partition, in source order, with their dedup keys.
-    parts: Vec<(PartitionKey, RecordBatch, Vec<u128>)>,
-}
-
 /// Partition files of a checkpoint encoded (and written) at a time.
 const ENCODERS: usize = 2;
-
-/// At most this many objects, or this many compressed bytes, per chunk.
-const CHUNK_OBJECTS: usize = 64;
-const CHUNK_BYTES: u64 = 256 << 10;
-
-fn chunks(objects: Vec<SourceObject>) -> Vec<Vec<SourceObject>> {
-    let mut out: Vec<Vec<SourceObject>> = Vec::new();
-    let mut bytes = 0;
-    for o in objects {
-        match out.last_mut() {
-            Some(c) if c.len() < CHUNK_OBJECTS && bytes + o.size <= CHUNK_BYTES => {
-                bytes += o.size;
-                c.push(o);
-            }
-            _ => {
-                bytes = o.size;
-                out.push(vec![o]);
-            }
-        }
-    }
-    out
-}
-
-fn decode_chunk(
-    objects: Vec<(SourceObject, std::result::Result<bytes::Bytes, String>)>,
-    window: Window,
-) -> Chunk {
-    let mut builders: BTreeMap<PartitionKey, Rows> = BTreeMap::new();
-    let objects = objects
-        .into_iter()
-        .map(|(obj, data)| decode(obj, data, window, &mut builders))
-        .collect();
-    let parts = builders
-        .into_iter()
-        .map(|(k, rows)| {
-            let (batch, keys) = rows.finish();
-            (k, batch, keys)
-        })
-        .collect();
-    Chunk { objects, parts }
-}
-
-fn decode(
-    obj: SourceObject,
-    data: std::result::Result<bytes::Bytes, String>,
-    window: Window,
-    builders: &mut BTreeMap<PartitionKey, Rows>,
-) -> Decoded {
-    let mut d = Decoded {
-        status: SourceStatus::Ingested,
-        detail: None,
-        quarantine: Vec::new(),
-        quarantined: 0,
-        first_quarantine_reason: None,
-        records: 0,
-        outside_window: 0,
-        bytes_read: 0,
-        json_bytes: 0,
-        obj,
-    };
-    let data = match data {
-        Ok(b) => b,
-        Err(e) => {
-            d.status = SourceStatus::Rejected;
-            d.detail = Some(format!("cannot read: {e}"));
-            return d;
-        }
-    };
-    d.bytes_read = data.len() as u64;
-    let (plain, gz_err) = shape::decompress(&data);
-    d.json_bytes = plain.len() as u64;
-    let contents = shape::read_contents(d.obj.display(), &plain);
-    let uri = d.obj.uri.clone();
-    let quarantine = |d: &mut Decoded, index: u64, reason: &str, text: &str| {
-        let line =
-            serde_json::json!({"source": uri, "index": index, "reason": reason, "text": text});
-        serde_json::to_writer(&mut d.quarantine, &line).expect("in-memory write");
-        d.quarantine.push(b'\n');
-        d.quarantined += 1;
-        d.records += 1;
-        if d.first_quarantine_reason.is_none() {
-            d.first_quarantine_reason = Some(format!("record {index}: {reason}"));
-        }
-    };
-    for bad in &contents.bad_records {
-        quarantine(&mut d, bad.index, &bad.reason, &bad.text);
-    }
-    for (index, rec) in &contents.records {
-        match rows::place(rec.raw()) {
-            Err(reason) => quarantine(&mut d, *index, &reason, rec.raw().get()),
-            Ok(placed) => {
-                d.records += 1;
-                if let Some((since, until)) = window
-                    && (since.is_some_and(|s| placed.time < s)
-                        || until.is_some_and(|u| placed.time >= u))
-                {
-                    d.outside_window += 1;
-                    continue;
-                }
-                builders
-                    .entry(placed.key.clone())
-                    .or_insert_with(|| Rows::new(placed.key.table))
-                    .append(&placed, &d.obj.uri, *index);
-            }
-        }
-    }
-    let (status, detail) = match contents.verdict {
-        Verdict::Events(_) => (SourceStatus::Ingested, None),
-        Verdict::Damaged(_, why) => (SourceStatus::Damaged, Some(why)),
-        Verdict::Skipped(why) => (SourceStatus::Skipped, Some(why.to_owned())),
-        Verdict::Rejected(why) => (SourceStatus::Rejected, Some(why)),
-    };
-    (d.status, d.detail) = match (gz_err, status) {
-        (None, s) => (s, detail),
-        (Some(gz), SourceStatus::Ingested | SourceStatus::Damaged) if d.records > 0 => (
-            SourceStatus::Damaged,
-            Some(format!("{gz} ({} records before it were read)", d.records)),
-        ),
-        (Some(gz), _) => (SourceStatus::Rejected, Some(gz)),
-    };
-    d
-}
 
 /// A partition's dedup keys. An event's copies share its eventTime and awsRegion, so they
 /// land in one partition: the keys are kept per partition, and only while the run writes to
@@ -488,6 +362,9 @@ struct Writer<'a> {
     /// Listing marks, committed with the run's last checkpoint.
     listed: Vec<crate::state::Listed>,
     pending: Option<Pending>,
+    /// Partitions given rows by the partial chunks of an object not finished yet: its
+    /// sources wait for these too.
+    carry: Vec<PartitionKey>,
 }
 
 impl Writer<'_> {
@@ -588,11 +465,18 @@ impl Writer<'_> {
             b.bytes += bytes;
             parts.push(key);
         }
+        if chunk.partial {
+            self.carry.extend(parts.iter().cloned());
+        } else {
+            parts.append(&mut self.carry);
+            parts.sort();
+            parts.dedup();
+        }
         let mut held = Held {
             chunk: chunk_no,
             parts,
             sources: Vec::with_capacity(chunk.objects.len()),
-            quarantine: Vec::new(),
+            quarantine: chunk.quarantine,
         };
         for d in chunk.objects {
             held.quarantine.extend_from_slice(&d.quarantine);
@@ -678,7 +562,8 @@ impl Writer<'_> {
         } else {
             Vec::new()
         };
-        if parts.is_empty() && sources.is_empty() && listed.is_empty() {
+        if parts.is_empty() && sources.is_empty() && listed.is_empty() && quarantine_data.is_empty()
+        {
             return Ok(());
         }
         // File names are fixed here so that commits, made in order, name them in order.
@@ -782,12 +667,14 @@ struct Pending {
 /// Run an ingest.
 pub async fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let start = Instant::now();
+    let before = trailsql_store::request_stats();
     let lake = Lake::open(&opts.lake)?;
     let lock = LakeLock::acquire(&lake).await?;
     let result = run(opts, &lake, start).await;
     let released = lock.release().await;
-    let summary = result?;
+    let mut summary = result?;
     released?;
+    summary.requests = trailsql_store::request_stats().since(&before);
     Ok(summary)
 }
 
@@ -846,6 +733,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     let listed_at = Utc::now();
     let mut marks = Vec::new();
     let mut objects: Vec<SourceObject> = Vec::new();
+    let mut unreadable: Vec<source::Unreadable> = Vec::new();
     for arg in &opts.sources {
         let mark_key = format!(
             "{arg}|{}|{}",
@@ -882,19 +770,42 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             accounts: opts.accounts.clone(),
             regions: opts.regions.clone(),
             digests: false,
+            concurrency: opts.max_requests,
         };
         let found = source::resolve(arg, &listing).await?;
-        if found.is_empty() && arg.contains(['*', '?', '[', '{']) {
+        if found.objects.is_empty()
+            && found.unreadable.is_empty()
+            && arg.contains(['*', '?', '[', '{'])
+        {
             return Err(Error::InvalidSource {
                 source_arg: arg.clone(),
                 reason: "matches no object".into(),
             });
         }
-        objects.extend(found);
+        objects.extend(found.objects);
+        unreadable.extend(found.unreadable);
     }
     objects.sort_by(|a, b| a.uri.cmp(&b.uri));
     objects.dedup_by(|a, b| a.uri == b.uri);
+    unreadable.sort_by(|a, b| a.path.cmp(&b.path));
+    unreadable.dedup();
     summary.objects_listed = objects.len() as u64;
+    // An entry that cannot be read (a symlink loop, a dangling link, an unreadable directory)
+    // is an object listed, read and rejected: reported with its path, and the run goes on.
+    for u in unreadable {
+        summary.objects_listed += 1;
+        summary.objects_read += 1;
+        summary.objects_rejected += 1;
+        eprintln!("warning: {}: {}", u.path, u.reason);
+        if opts.strict {
+            return Err(Error::Strict(format!("{}: {}", u.path, u.reason)));
+        }
+        summary.problems.push(Problem {
+            source: u.path,
+            kind: "rejected",
+            reason: u.reason,
+        });
+    }
 
     let window: Window = match (opts.since, opts.until) {
         (None, None) => None,
@@ -968,27 +879,23 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         held: Vec::new(),
         listed: Vec::new(),
         pending: None,
+        carry: Vec::new(),
     };
-    let mut decoded = futures::stream::iter(chunks(todo))
-        .map(|chunk| async move {
-            let fetched = futures::stream::iter(chunk)
-                .map(|obj| async move {
-                    let data = match obj.store.get(&obj.location).await {
-                        Ok(r) => r.bytes().await.map_err(|e| e.to_string()),
-                        Err(e) => Err(e.to_string()),
-                    };
-                    (obj, data)
-                })
-                .buffered(8)
-                .collect::<Vec<_>>()
-                .await;
-            tokio::task::spawn_blocking(move || decode_chunk(fetched, window))
-                .await
-                .map_err(|e| Error::Task(e.to_string()))
-        })
-        // In order: the first copy of a duplicated event in source order is the one kept,
-        // so a run resumed after a crash keeps the same copies an uninterrupted run keeps.
-        .buffered(opts.parallelism.max(1) + 1);
+    // A piece of an object is handed on once it has this much JSON: with the chunks in
+    // flight (two per decoder: one being built, one waiting), a fraction of the budget.
+    let decode_opts = DecodeOptions {
+        window,
+        max_object_bytes: opts.max_object_bytes,
+        piece_bytes: (opts.buffer_bytes as u64 / 16).clamp(1 << 20, 16 << 20),
+        // An object is decoded in memory (faster) only when it is small beside the budget.
+        stream_json_bytes: (opts.buffer_bytes as u64 / 4).clamp(1 << 20, 32 << 20),
+    };
+    let reading = Reading {
+        max_requests: opts.max_requests,
+        budget_bytes: opts.buffer_bytes as u64 / 2,
+        ahead: opts.parallelism.max(1) + 1,
+    };
+    let mut decoded = std::pin::pin!(read_and_decode(todo, decode_opts, reading));
 
     while let Some(chunk) = decoded.next().await {
         let chunk = chunk?;

@@ -48,7 +48,7 @@ impl Lake {
     pub fn open(location: &str) -> Result<Lake> {
         if let Some(rest) = location.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let s3 = crate::source::s3_store(bucket)
+            let s3 = trailsql_store::s3_store(bucket)
                 .map_err(|e| Error::InvalidLake(location.into(), e.to_string()))?;
             let store: Arc<dyn ObjectStore> = if prefix.trim_matches('/').is_empty() {
                 s3

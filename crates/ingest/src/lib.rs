@@ -1,6 +1,7 @@
 //! trailsql-ingest: CloudTrail objects -> Arrow -> a deduplicated, Hive-partitioned Parquet
 //! lake. Owns the table schema.
 
+mod decode;
 mod error;
 mod ingest;
 pub mod json;
@@ -10,9 +11,10 @@ pub mod schema;
 pub mod shape;
 pub mod source;
 pub mod state;
+pub mod stream;
 pub mod time;
 pub mod verify;
 
 pub use error::{Error, Result};
 
-pub use ingest::{IngestOptions, Problem, Summary, ingest};
+pub use ingest::{DEFAULT_MAX_REQUESTS, IngestOptions, Problem, Summary, ingest};

@@ -83,6 +83,20 @@ pub fn decompress(bytes: &[u8]) -> (Cow<'_, [u8]>, Option<String>) {
     }
 }
 
+/// The first `limit` bytes of an object's content, decompressed if gzip: enough to tell what
+/// it holds without decompressing all of it.
+pub fn decompress_prefix(bytes: &[u8], limit: usize) -> (Cow<'_, [u8]>, Option<String>) {
+    if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
+        return (Cow::Borrowed(&bytes[..bytes.len().min(limit)]), None);
+    }
+    let mut out = Vec::new();
+    let dec = flate2::read::MultiGzDecoder::new(bytes);
+    match dec.take(limit as u64).read_to_end(&mut out) {
+        Ok(_) => (Cow::Owned(out), None),
+        Err(e) => (Cow::Owned(out), Some(format!("corrupt gzip data: {e}"))),
+    }
+}
+
 /// Extensions of files that live next to logs but are not logs (documentation, code):
 /// skipped quietly when their content is not JSON.
 const NOT_LOG_EXTENSIONS: &[&str] = &[
@@ -90,7 +104,7 @@ const NOT_LOG_EXTENSIONS: &[&str] = &[
     "sig", "parquet", "zip", "tar", "pdf", "png", "jpg", "svg", "xml", "ini", "cfg", "license",
 ];
 
-fn looks_like_non_log(name: &str) -> bool {
+pub(crate) fn looks_like_non_log(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     let base = lower.rsplit('/').next().unwrap_or(&lower);
     if matches!(
@@ -104,7 +118,7 @@ fn looks_like_non_log(name: &str) -> bool {
 }
 
 /// Keys that mark a JSON object as a CloudTrail event.
-const EVENT_KEYS: &[&str] = &[
+pub(crate) const EVENT_KEYS: &[&str] = &[
     "eventTime",
     "eventName",
     "eventSource",
@@ -439,7 +453,7 @@ fn take_doc<'a>(
     }
 }
 
-fn looks_like_event(text: &str) -> bool {
+pub(crate) fn looks_like_event(text: &str) -> bool {
     text.starts_with('{')
         && EVENT_KEYS
             .iter()

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -58,23 +57,6 @@ impl SourceObject {
     }
 }
 
-/// An S3 store for `bucket`, configured the standard AWS way (environment: credentials,
-/// `AWS_REGION`, `AWS_ENDPOINT_URL` for S3-compatible stores).
-pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>> {
-    let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    if let Ok(endpoint) =
-        std::env::var("AWS_ENDPOINT_URL_S3").or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-    {
-        if endpoint.starts_with("http://") {
-            b = b.with_allow_http(true);
-        }
-        b = b
-            .with_endpoint(endpoint)
-            .with_virtual_hosted_style_request(false);
-    }
-    Ok(Arc::new(b.build()?))
-}
-
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '[', '{'])
 }
@@ -87,7 +69,7 @@ fn hidden(key: &str) -> bool {
 pub type Days = (NaiveDate, NaiveDate);
 
 /// What to list of a trail's layout (`AWSLogs/[o-org/]ACCOUNT/CloudTrail*/REGION/YYYY/MM/DD/`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Listing {
     /// Only these delivery days: an S3 bucket is then listed by day prefix, in parallel,
     /// instead of in full.
@@ -98,6 +80,8 @@ pub struct Listing {
     pub regions: Vec<String>,
     /// Also list `CloudTrail-Digest/` (integrity validation needs it; ingest does not).
     pub digests: bool,
+    /// LIST requests in flight at once.
+    pub concurrency: usize,
 }
 
 /// The delivery days to list for a time window `[since, until)`: from the day before `since`
@@ -131,6 +115,18 @@ impl Listing {
                     .regions
                     .iter()
                     .any(|r| Some(r.as_str()) == parts.region))
+    }
+}
+
+impl Default for Listing {
+    fn default() -> Self {
+        Listing {
+            days: None,
+            accounts: Vec::new(),
+            regions: Vec::new(),
+            digests: false,
+            concurrency: 64,
+        }
     }
 }
 
@@ -176,24 +172,40 @@ pub fn key_delivery_date(key: &str) -> Option<NaiveDate> {
     NaiveDate::from_ymd_opt(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?)
 }
 
+/// An entry of a local source tree that cannot be read as a file: a symlink loop, a dangling
+/// link, a directory or file that cannot be opened, a FIFO or device. Reported with its path,
+/// never a reason to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a SOURCE argument names: the objects to read and the entries that cannot be read.
+#[derive(Debug, Default)]
+pub struct Resolved {
+    pub objects: Vec<SourceObject>,
+    pub unreadable: Vec<Unreadable>,
+}
+
 /// List the objects a SOURCE argument names, as `listing` filters them.
-pub async fn resolve(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> {
+pub async fn resolve(arg: &str, listing: &Listing) -> Result<Resolved> {
     let mut out = resolve_all(arg, listing).await?;
-    out.retain(|o| listing.keeps(o.location.as_ref()));
+    out.objects.retain(|o| listing.keeps(o.location.as_ref()));
     Ok(out)
 }
 
-async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> {
+async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
     let days = listing.days;
     if let Some(rest) = arg.strip_prefix("s3://") {
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let store = s3_store(bucket)?;
+        let store = trailsql_store::s3_store(bucket)?;
         let (list_prefix, pattern) = split_glob(prefix);
         let matcher = pattern.map(|p| compile_glob(arg, &p)).transpose()?;
         let prefix_path = Path::from(list_prefix.trim_end_matches('/'));
-        let metas: Vec<ObjectMeta> = match days {
-            Some(d) if matcher.is_none() => list_days(&store, &prefix_path, d, listing).await?,
-            _ => store.list(Some(&prefix_path)).try_collect().await?,
+        let metas: Vec<ObjectMeta> = match matcher {
+            None => list_layout(&store, &prefix_path, days, listing).await?,
+            Some(_) => store.list(Some(&prefix_path)).try_collect().await?,
         };
         let mut out = Vec::new();
         for m in metas {
@@ -203,7 +215,10 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> 
             }
             out.push(object(&store, m, format!("s3://{bucket}/{key}")));
         }
-        return Ok(out);
+        return Ok(Resolved {
+            objects: out,
+            unreadable: Vec::new(),
+        });
     }
     let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
     let path = arg.strip_prefix("file://").unwrap_or(arg);
@@ -229,11 +244,10 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> 
     })?;
     if abs.is_file() {
         let m = store.head(&loc).await?;
-        return Ok(vec![object(
-            &store,
-            m,
-            file_uri(&abs.display().to_string()),
-        )]);
+        return Ok(Resolved {
+            objects: vec![object(&store, m, file_uri(&abs.display().to_string()))],
+            unreadable: Vec::new(),
+        });
     }
     let matcher = match pattern {
         Some(p) => {
@@ -242,72 +256,211 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Vec<SourceObject>> 
         }
         None => None,
     };
-    let metas: Vec<ObjectMeta> = store.list(Some(&loc)).try_collect().await?;
+    let walk_root = abs.clone();
+    let (metas, unreadable) = tokio::task::spawn_blocking(move || walk(&walk_root))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
     let mut out = Vec::new();
     for m in metas {
         let fs = format!("/{}", m.location);
-        let rel = &fs[abs.display().to_string().len().min(fs.len())..];
-        if hidden(rel) || matcher.as_ref().is_some_and(|g| !g.is_match(&fs)) {
+        if matcher.as_ref().is_some_and(|g| !g.is_match(&fs)) {
             continue;
         }
         let uri = file_uri(&fs);
         out.push(object(&store, m, uri));
     }
-    Ok(out)
+    // Under a glob, only the entries it names are reported: a loop among directories is not
+    // a file the pattern asks for.
+    let mut unreadable = unreadable;
+    unreadable.retain(|u| matcher.as_ref().is_none_or(|g| g.is_match(&u.path)));
+    Ok(Resolved {
+        objects: out,
+        unreadable,
+    })
 }
 
-/// List a CloudTrail-layout prefix by delivery day. Falls back to a full listing below any
-/// level that does not look like CloudTrail's layout.
-async fn list_days(
+/// Walk a local directory as object_store's `LocalFileSystem` lists it (links followed,
+/// the same locations and ETags, so a lake's record of what it read stays valid), except
+/// that an entry that cannot be read is reported and the walk goes on: object_store stops
+/// at the first symlink loop or unreadable directory, and passes over dangling links and
+/// FIFOs without a word. Hidden files and folders are left out.
+fn walk(root: &std::path::Path) -> (Vec<ObjectMeta>, Vec<Unreadable>) {
+    let mut metas = Vec::new();
+    let mut unreadable = Vec::new();
+    let entries = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !e.file_name().to_string_lossy().starts_with('.'));
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map_or_else(|| root.display().to_string(), |p| p.display().to_string());
+                let reason = match (e.loop_ancestor(), e.io_error()) {
+                    (Some(a), _) => format!("symbolic link loop (points to {})", a.display()),
+                    (None, Some(io)) if io.kind() == std::io::ErrorKind::NotFound => {
+                        match std::fs::read_link(e.path().unwrap_or(root)) {
+                            Ok(target) => format!("dangling link to {}", target.display()),
+                            Err(_) => format!("cannot read: {io}"),
+                        }
+                    }
+                    (None, Some(io)) => format!("cannot read: {io}"),
+                    (None, None) => format!("cannot read: {e}"),
+                };
+                unreadable.push(Unreadable { path, reason });
+                continue;
+            }
+        };
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let path = entry.path().display().to_string();
+        if !ft.is_file() {
+            unreadable.push(Unreadable {
+                path,
+                reason: format!("not a regular file ({})", file_kind(&ft)),
+            });
+            continue;
+        }
+        let meta = match entry.metadata() {
+            Ok(m) => m,
+            Err(e) => {
+                unreadable.push(Unreadable {
+                    path,
+                    reason: format!("cannot read: {e}"),
+                });
+                continue;
+            }
+        };
+        let location = match Path::from_absolute_path(entry.path()) {
+            Ok(l) => l,
+            Err(e) => {
+                unreadable.push(Unreadable {
+                    path,
+                    reason: format!("cannot name: {e}"),
+                });
+                continue;
+            }
+        };
+        // object_store's own temporary files (`name#123`) are not objects.
+        if location
+            .filename()
+            .and_then(|f| f.split_once('#'))
+            .is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        {
+            continue;
+        }
+        metas.push(local_meta(location, &meta));
+    }
+    (metas, unreadable)
+}
+
+fn file_kind(ft: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_fifo() {
+        "FIFO"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "device"
+    } else {
+        "special file"
+    }
+}
+
+/// A file's metadata as object_store's `LocalFileSystem` gives it (its ETag is
+/// `{inode:x}-{mtime micros:x}-{size:x}`).
+fn local_meta(location: Path, meta: &std::fs::Metadata) -> ObjectMeta {
+    use std::os::unix::fs::MetadataExt;
+    let modified = meta.modified().ok();
+    let micros = modified
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default()
+        .as_micros();
+    ObjectMeta {
+        location,
+        last_modified: modified.map_or_else(chrono::Utc::now, Into::into),
+        size: meta.len(),
+        e_tag: Some(format!("{:x}-{micros:x}-{:x}", meta.ino(), meta.len())),
+        version: None,
+    }
+}
+
+/// List a CloudTrail-layout prefix level by level (organization, accounts, trail kinds,
+/// regions), each level's prefixes at once, then each region's delivery days (all of its
+/// objects without `days`), `concurrency` requests at a time: an organization's listing takes
+/// a few round trips, not one per prefix. Falls back to a full listing below any level that
+/// does not look like CloudTrail's layout.
+async fn list_layout(
     store: &Arc<dyn ObjectStore>,
     prefix: &Path,
-    (first, last): Days,
+    days: Option<Days>,
     filter: &Listing,
 ) -> Result<Vec<ObjectMeta>> {
     use futures::StreamExt;
-    let mut day_prefixes = Vec::new();
+    let concurrency = filter.concurrency.max(1);
+    // Without a day window, digests are listed like any other object (ingest counts them as
+    // skipped, as it does in a local tree).
+    let digests = filter.digests || days.is_none();
+    // A prefix listed in full.
+    const LEAF: u8 = 5;
+    let mut leaves = Vec::new();
     let mut full = Vec::new();
     // (path, level): 0 above AWSLogs, 1 AWSLogs or an organization, 2 an account,
     // 3 CloudTrail or CloudTrail-Insight, 4 a region
     let mut frontier = vec![(prefix.clone(), start_level(prefix))];
-    while let Some((p, level)) = frontier.pop() {
-        if level == 4 {
-            let mut d = first;
-            while d <= last {
-                day_prefixes.push(Path::from(format!("{p}/{}", d.format("%Y/%m/%d"))));
-                d = d.succ_opt().expect("date in range");
-            }
-            continue;
-        }
-        let listing = store.list_with_delimiter(Some(&p)).await?;
-        full.extend(listing.objects);
-        for dir in listing.common_prefixes {
-            let name = dir.filename().unwrap_or("").to_owned();
-            let wanted = |filter: &[String]| filter.is_empty() || filter.contains(&name);
-            let next = match level {
-                0 if name == "AWSLogs" => Some(1),
-                1 if is_account(&name) && wanted(&filter.accounts) => Some(2),
-                1 if is_account(&name) => None,
-                1 if name.starts_with("o-") => Some(1),
-                2 if name == "CloudTrail-Digest" && !filter.digests => None,
-                2 if name.starts_with("CloudTrail") => Some(3),
-                3 if wanted(&filter.regions) => Some(4),
-                3 => None,
-                _ => {
+    while !frontier.is_empty() {
+        let listed: Vec<(u8, object_store::ListResult)> =
+            futures::stream::iter(std::mem::take(&mut frontier))
+                .map(|(p, level)| async move {
+                    Ok::<_, Error>((level, store.list_with_delimiter(Some(&p)).await?))
+                })
+                .buffer_unordered(concurrency)
+                .try_collect()
+                .await?;
+        for (level, listing) in listed {
+            full.extend(listing.objects);
+            for dir in listing.common_prefixes {
+                let name = dir.filename().unwrap_or("").to_owned();
+                let wanted = |f: &[String]| f.is_empty() || f.contains(&name);
+                let next = match level {
+                    0 if name == "AWSLogs" => Some(1),
+                    1 if is_account(&name) && wanted(&filter.accounts) => Some(2),
+                    1 if is_account(&name) => None,
+                    1 if name.starts_with("o-") => Some(1),
+                    2 if name == "CloudTrail-Digest" && !digests => None,
+                    2 if name.starts_with("CloudTrail") => Some(3),
+                    3 if wanted(&filter.regions) => Some(4),
+                    3 => None,
                     // Not CloudTrail's layout here: take everything below it.
-                    let all: Vec<ObjectMeta> = store.list(Some(&dir)).try_collect().await?;
-                    full.extend(all);
-                    None
+                    _ => Some(LEAF),
+                };
+                match next {
+                    Some(4) => match days {
+                        Some((first, last)) => {
+                            let mut d = first;
+                            while d <= last {
+                                leaves.push(Path::from(format!("{dir}/{}", d.format("%Y/%m/%d"))));
+                                d = d.succ_opt().expect("date in range");
+                            }
+                        }
+                        None => leaves.push(dir),
+                    },
+                    Some(LEAF) => leaves.push(dir),
+                    Some(l) => frontier.push((dir, l)),
+                    None => {}
                 }
-            };
-            if let Some(l) = next {
-                frontier.push((dir, l));
             }
         }
     }
-    let listed: Vec<Vec<ObjectMeta>> = futures::stream::iter(day_prefixes)
+    let listed: Vec<Vec<ObjectMeta>> = futures::stream::iter(leaves)
         .map(|p| async move { store.list(Some(&p)).try_collect::<Vec<_>>().await })
-        .buffer_unordered(16)
+        .buffer_unordered(concurrency)
         .try_collect()
         .await?;
     full.extend(listed.into_iter().flatten());
@@ -385,21 +538,52 @@ mod tests {
         }
         let all = resolve(d.to_str().unwrap(), &Listing::default())
             .await
-            .unwrap();
+            .unwrap()
+            .objects;
         assert_eq!(all.len(), 3, "{all:?}");
         let gz = resolve(&format!("{}/**/*.gz", d.display()), &Listing::default())
             .await
-            .unwrap();
+            .unwrap()
+            .objects;
         assert_eq!(gz.len(), 1);
         assert!(gz[0].uri.ends_with("/x/y/b.json.gz"));
         let one = resolve(d.join("x/a.json").to_str().unwrap(), &Listing::default())
             .await
-            .unwrap();
+            .unwrap()
+            .objects;
         assert_eq!(one.len(), 1);
         assert!(matches!(
             resolve("/nonexistent/zzz", &Listing::default()).await,
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn unreadable_entries_are_reported_and_globs_keep_those_they_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("a")).unwrap();
+        std::fs::write(d.join("a/ok.json.gz"), "{}").unwrap();
+        std::os::unix::fs::symlink(d.join("nothing"), d.join("a/gone.json.gz")).unwrap();
+        std::os::unix::fs::symlink(d, d.join("a/loop")).unwrap();
+        let all = resolve(d.to_str().unwrap(), &Listing::default())
+            .await
+            .unwrap();
+        assert_eq!(all.objects.len(), 1);
+        let mut why: Vec<&str> = all.unreadable.iter().map(|u| u.reason.as_str()).collect();
+        why.sort();
+        assert_eq!(why.len(), 2, "{:?}", all.unreadable);
+        assert!(why[0].starts_with("dangling link to "), "{why:?}");
+        assert!(why[1].starts_with("symbolic link loop"), "{why:?}");
+        let gz = resolve(
+            &format!("{}/**/*.json.gz", d.display()),
+            &Listing::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(gz.objects.len(), 1);
+        assert_eq!(gz.unreadable.len(), 1, "{:?}", gz.unreadable);
+        assert!(gz.unreadable[0].path.ends_with("a/gone.json.gz"));
     }
 
     #[test]

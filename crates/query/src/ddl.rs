@@ -2,7 +2,8 @@
 //! Spark, DuckDB), so the same Parquet files serve a distributed engine.
 
 use arrow::datatypes::DataType;
-use trailsql_ingest::schema::Table;
+use trailsql_ingest::lake::Lake;
+use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
 
 use crate::{Error, Result};
 
@@ -72,8 +73,79 @@ fn columns(table: Table, quote: char, trino: bool) -> String {
     cols.join(",\n")
 }
 
-/// The statements for `engine`, with the lake at `location` (an `s3://` URL for Athena).
-pub fn ddl(engine: Engine, location: &str) -> Result<String> {
+/// DuckDB's name of a lake column's type.
+fn duckdb_type(t: &DataType) -> String {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
+        DataType::Int64 => "BIGINT".into(),
+        DataType::Int32 => "INTEGER".into(),
+        DataType::Boolean => "BOOLEAN".into(),
+        // The lake's timestamps are UTC-adjusted: DuckDB reads them WITH TIME ZONE.
+        DataType::Timestamp(_, Some(_)) => "TIMESTAMP WITH TIME ZONE".into(),
+        DataType::Timestamp(_, None) => "TIMESTAMP".into(),
+        DataType::Struct(fields) => {
+            let inner: Vec<String> = fields
+                .iter()
+                .map(|f| format!("\"{}\" {}", f.name(), duckdb_type(f.data_type())))
+                .collect();
+            format!("STRUCT({})", inner.join(", "))
+        }
+        DataType::List(item) => format!("{}[]", duckdb_type(item.data_type())),
+        other => other.to_string().to_ascii_uppercase(),
+    }
+}
+
+/// A DuckDB view with `table`'s columns and no rows, for a table that has no file yet:
+/// `read_parquet` of a glob that matches nothing fails when the view is created, and the
+/// statements after it would never run.
+fn duckdb_empty_view(table: Table) -> String {
+    let mut cols: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            format!(
+                "CAST(NULL AS {}) AS \"{}\"",
+                duckdb_type(f.data_type()),
+                f.name()
+            )
+        })
+        .collect();
+    cols.extend(
+        PARTITION_COLUMNS
+            .iter()
+            .map(|c| format!("CAST(NULL AS VARCHAR) AS \"{c}\"")),
+    );
+    format!(
+        "-- {name} has no files yet: an empty view with its columns (run `trailsql ddl` again \
+         once it has data)\nCREATE OR REPLACE VIEW {name} AS SELECT {} WHERE false;\n",
+        cols.join(", "),
+        name = table.name()
+    )
+}
+
+/// The lake's tables that hold no data file yet (their DDL differs for engines that need
+/// files to bind a table).
+pub async fn empty_tables(lake: &str) -> Result<Vec<Table>> {
+    // Not made by looking: a local lake that does not exist has no files.
+    let local = lake.strip_prefix("file://").unwrap_or(lake);
+    if !lake.starts_with("s3://") && !std::path::Path::new(local).exists() {
+        return Ok(Table::ALL.to_vec());
+    }
+    let lake = Lake::open(lake)?;
+    let mut empty = Vec::new();
+    for table in Table::ALL {
+        let files = lake.list(table.name()).await?;
+        if !files.iter().any(|(path, _)| path.ends_with(".parquet")) {
+            empty.push(table);
+        }
+    }
+    Ok(empty)
+}
+
+/// The statements for `engine`, with the lake at `location` (an `s3://` URL for Athena);
+/// `empty` are the tables that have no data file yet.
+pub fn ddl(engine: Engine, location: &str, empty: &[Table]) -> Result<String> {
     let loc = location.trim_end_matches('/');
     if engine == Engine::Athena && !loc.starts_with("s3://") {
         return Err(Error::Usage(format!(
@@ -109,9 +181,16 @@ pub fn ddl(engine: Engine, location: &str) -> Result<String> {
             )),
             Engine::Spark => out.push_str(&format!(
                 "CREATE TABLE IF NOT EXISTS {name} (\n{},\n  `date` string,\n  `region` string\n)\nUSING parquet\n\
-                 PARTITIONED BY (`date`, `region`)\nLOCATION '{tloc}';\nMSCK REPAIR TABLE {name};\n\n",
-                columns(table, '`', false)
+                 PARTITIONED BY (`date`, `region`)\nLOCATION '{tloc}';\n{repair}\n",
+                columns(table, '`', false),
+                // MSCK REPAIR fails on a location that does not exist yet.
+                repair = if empty.contains(&table) {
+                    format!("-- {name} has no files yet: run MSCK REPAIR TABLE {name} once it has data\n")
+                } else {
+                    format!("MSCK REPAIR TABLE {name};\n")
+                }
             )),
+            Engine::DuckDb if empty.contains(&table) => out.push_str(&duckdb_empty_view(table)),
             Engine::DuckDb => out.push_str(&format!(
                 "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{tloc}/**/*.parquet', hive_partitioning = true, \
                  hive_types = {{'date': VARCHAR, 'region': VARCHAR}}, union_by_name = true);\n"

@@ -40,14 +40,59 @@ impl std::str::FromStr for OutputFormat {
     }
 }
 
+/// A writer that keeps the first I/O error it meets: Arrow's CSV writer turns I/O errors
+/// into text, and a closed pipe or a full disk is told by the error's kind.
+struct KeepIoError<'a> {
+    inner: &'a mut dyn Write,
+    error: Option<std::io::Error>,
+}
+
+impl KeepIoError<'_> {
+    fn keep(&mut self, e: std::io::Error) -> std::io::Error {
+        let copy = std::io::Error::new(e.kind(), e.to_string());
+        self.error.get_or_insert(e);
+        copy
+    }
+}
+
+impl Write for KeepIoError<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.keep(e))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().map_err(|e| self.keep(e))
+    }
+}
+
 impl OutputFormat {
-    /// Print one statement's result.
+    /// Print one statement's result. A failure to write is the I/O error itself.
     pub fn write(
         &self,
         schema: &SchemaRef,
         batches: &[RecordBatch],
         out: &mut dyn Write,
     ) -> Result<()> {
+        let mut out = KeepIoError {
+            inner: out,
+            error: None,
+        };
+        match self.write_to(schema, batches, &mut out) {
+            Err(e) => Err(out.error.take().map_or(e, crate::Error::Io)),
+            ok => ok,
+        }
+    }
+
+    fn write_to(
+        &self,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+        out: &mut dyn Write,
+    ) -> Result<()> {
+        if schema.fields().is_empty() && *self != OutputFormat::Parquet {
+            // SET, CREATE VIEW...: nothing to print (in machine formats, not even an empty
+            // document).
+            return Ok(());
+        }
         match self {
             OutputFormat::Table => {
                 if batches.iter().all(|b| b.num_rows() == 0) {
@@ -145,9 +190,25 @@ impl OutputFormat {
     }
 }
 
+/// Write batches to a Parquet file at `path`; a failure names the file.
+pub(crate) fn write_parquet(
+    path: &std::path::Path,
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<()> {
+    let fail = |e: parquet::errors::ParquetError| crate::Error::write(path, e);
+    let file = std::fs::File::create(path).map_err(|e| crate::Error::write(path, e))?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None).map_err(fail)?;
+    for b in batches {
+        w.write(b).map_err(fail)?;
+    }
+    w.close().map_err(fail)?;
+    Ok(())
+}
+
 /// One result as a Parquet file, to any `Write` (encoded in memory first: Parquet's writer
 /// needs a `Send` sink).
-pub fn write_parquet(
+pub fn parquet_into(
     schema: &SchemaRef,
     batches: &[RecordBatch],
     out: &mut dyn Write,
@@ -165,7 +226,7 @@ pub fn write_parquet(
 }
 
 /// CSV has no nested values: structs, lists and maps are written as their display text.
-fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
+pub(crate) fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
     use arrow::datatypes::{DataType, Field, Schema};
     if !b
         .schema()

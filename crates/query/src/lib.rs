@@ -2,10 +2,12 @@
 //! ([`session`]), statements run one after another ([`runner`]), results printed in the
 //! user's format ([`format`]).
 
+pub mod combined;
 pub mod ddl;
 pub mod dialect;
 mod error;
 pub mod event;
+pub mod fit;
 pub mod format;
 pub mod lookup;
 pub mod repl;

@@ -5,10 +5,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
-use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Fields, SchemaRef};
 use datafusion::prelude::SessionContext;
 use rustyline::completion::{Completer, Pair};
@@ -17,6 +15,7 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 
+use crate::fit::{Expanded, write_fitted};
 use crate::runner::{SqlOptions, for_each_statement};
 use crate::{OutputFormat, Result};
 
@@ -26,6 +25,9 @@ Statements end with ';' and may span lines. Meta-commands:
   \\d TABLE        describe a table (nested fields included)
   \\format F       output format: table, csv, tsv, json, ndjson, markdown
   \\timing [on|off] show the time each statement takes (on by default)
+  \\x [on|off|auto] expanded display: one line per field of each record
+                  (auto: when the table would hide columns)
+  \\width [N]      fit tables to N characters (no N: the terminal's width)
   \\i FILE         run the statements in FILE
   \\help           this text
   \\q              quit (also Ctrl-D)
@@ -201,6 +203,9 @@ struct Session {
     opts: SqlOptions,
     timing: bool,
     width: usize,
+    /// Set by `\width N` or `COLUMNS`: the terminal's width is not followed.
+    fixed_width: bool,
+    expanded: Expanded,
     failed: bool,
 }
 
@@ -212,12 +217,22 @@ pub async fn run_repl(lake: &str, opts: ReplOptions) -> Result<bool> {
         opts: SqlOptions::new(opts.format),
         timing: true,
         width: 120,
+        fixed_width: false,
+        expanded: Expanded::Off,
         failed: false,
     };
+    if let Some(w) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|w| *w > 0)
+    {
+        s.width = w;
+        s.fixed_width = true;
+    }
     if std::io::stdin().is_terminal() {
         let tables = table_schemas(&s.ctx).await;
         let mut rl: Editor<SqlHelper, rustyline::history::DefaultHistory> =
-            Editor::new().map_err(|e| crate::Error::Usage(e.to_string()))?;
+            Editor::new().map_err(|e| crate::Error::Terminal(e.to_string()))?;
         rl.set_helper(Some(SqlHelper::new(&s.ctx, tables)));
         if let Some(h) = &opts.history {
             let _ = rl.load_history(h);
@@ -228,7 +243,9 @@ pub async fn run_repl(lake: &str, opts: ReplOptions) -> Result<bool> {
         );
         let mut buf = String::new();
         loop {
-            if let Some((w, _)) = rl.dimensions() {
+            if let Some((w, _)) = rl.dimensions()
+                && !s.fixed_width
+            {
                 s.width = usize::from(w);
             }
             let prompt = if buf.is_empty() {
@@ -247,7 +264,7 @@ pub async fn run_repl(lake: &str, opts: ReplOptions) -> Result<bool> {
                 }
                 Err(rustyline::error::ReadlineError::Interrupted) => buf.clear(),
                 Err(rustyline::error::ReadlineError::Eof) => break,
-                Err(e) => return Err(crate::Error::Usage(e.to_string())),
+                Err(e) => return Err(crate::Error::Terminal(e.to_string())),
             }
         }
         if let Some(h) = &opts.history {
@@ -346,6 +363,41 @@ impl Session {
                 };
                 let _ = writeln!(out, "timing is {}", if self.timing { "on" } else { "off" });
             }
+            "\\x" => {
+                self.expanded = match arg {
+                    "on" => Expanded::On,
+                    "off" => Expanded::Off,
+                    "auto" => Expanded::Auto,
+                    "" if self.expanded == Expanded::Off => Expanded::On,
+                    "" => Expanded::Off,
+                    other => {
+                        self.error(&format!("\\x {other}: expected on, off or auto"));
+                        return true;
+                    }
+                };
+                let state = match self.expanded {
+                    Expanded::On => "on",
+                    Expanded::Off => "off",
+                    Expanded::Auto => "auto",
+                };
+                let _ = writeln!(out, "expanded display is {state}");
+            }
+            "\\width" => match arg {
+                "" | "auto" => {
+                    self.fixed_width = false;
+                    let _ = writeln!(out, "width follows the terminal");
+                }
+                n => match n.parse::<usize>() {
+                    Ok(w) if w >= 20 => {
+                        self.width = w;
+                        self.fixed_width = true;
+                        let _ = writeln!(out, "width is {w}");
+                    }
+                    _ => self.error(&format!(
+                        "\\width {n}: expected a number of characters, 20 or more"
+                    )),
+                },
+            },
             "\\i" => {
                 drop(out);
                 match std::fs::read_to_string(arg) {
@@ -368,14 +420,14 @@ impl Session {
         let format = self.opts.format;
         let width = self.width;
         let timing = self.timing;
+        let expanded = self.expanded;
         let run = for_each_statement(&self.ctx, sql, &self.opts, |schema, batches| {
             let mut out = std::io::stdout().lock();
-            let batches = if format == OutputFormat::Table {
-                cut_wide_cells(&batches, &schema, width)
+            if format == OutputFormat::Table {
+                write_fitted(&schema, &batches, width, expanded, &mut out)?;
             } else {
-                batches
-            };
-            format.write(&schema, &batches, &mut out)?;
+                format.write(&schema, &batches, &mut out)?;
+            }
             if timing {
                 writeln!(out, "Time: {:.3} s", start.elapsed().as_secs_f64())?;
             }
@@ -412,44 +464,6 @@ fn type_name(t: &DataType) -> String {
     }
 }
 
-/// Text cells wider than their share of the terminal are cut, so a JSON column does not
-/// wrap every row of a table.
-fn cut_wide_cells(batches: &[RecordBatch], schema: &SchemaRef, width: usize) -> Vec<RecordBatch> {
-    let cols = schema.fields().len().max(1);
-    let max = (width.saturating_sub(1) / cols).saturating_sub(3).max(16);
-    batches
-        .iter()
-        .map(|b| {
-            let columns: Vec<ArrayRef> = b
-                .columns()
-                .iter()
-                .map(|c| match c.data_type() {
-                    DataType::Utf8 => {
-                        let s = c.as_any().downcast_ref::<StringArray>().expect("utf8");
-                        let cut: StringArray = s
-                            .iter()
-                            .map(|v| {
-                                v.map(|v| {
-                                    if v.chars().count() > max {
-                                        let mut t: String = v.chars().take(max - 1).collect();
-                                        t.push('…');
-                                        t
-                                    } else {
-                                        v.to_owned()
-                                    }
-                                })
-                            })
-                            .collect();
-                        Arc::new(cut) as ArrayRef
-                    }
-                    _ => c.clone(),
-                })
-                .collect();
-            RecordBatch::try_new(b.schema(), columns).unwrap_or_else(|_| b.clone())
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,29 +489,5 @@ mod tests {
                 .contains(&"resources.arn".to_string())
         );
         assert!(h.nested("nope.").is_empty());
-    }
-
-    #[test]
-    fn wide_cells_are_cut() {
-        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
-            arrow::datatypes::Field::new("j", DataType::Utf8, true),
-        ]));
-        let b = RecordBatch::try_new(
-            schema.clone(),
-            vec![Arc::new(StringArray::from(vec![
-                Some("x".repeat(200)),
-                None,
-            ]))],
-        )
-        .unwrap();
-        let cut = cut_wide_cells(&[b], &schema, 80);
-        let s = cut[0]
-            .column(0)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap();
-        assert_eq!(s.value(0).chars().count(), 76);
-        assert!(s.value(0).ends_with('…'));
-        assert!(s.is_null(1));
     }
 }

@@ -12,6 +12,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Utc};
 
+use crate::combined::{Named, is_machine, write_combined};
 use crate::runner::{SqlOptions, for_each_statement};
 use crate::{Error, OutputFormat, Result};
 
@@ -231,6 +232,11 @@ fn select(opts: &ReportOptions) -> Result<Vec<Report>> {
 
 /// Run reports over `[since, until)`.
 pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutcome> {
+    if opts.format == OutputFormat::Parquet && opts.out_dir.is_none() && !opts.html {
+        return Err(Error::Usage(
+            "--format parquet writes files: give --out-dir DIR".into(),
+        ));
+    }
     let reports = select(opts)?;
     let ctx = crate::open_session(&opts.lake).await?;
     let mut params = opts.params.clone();
@@ -278,14 +284,18 @@ pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutc
         })
         .await
         .map_err(|e| match e {
-            Error::Statement { message, .. } => Error::Usage(format!(
-                "report {} ({}): {message}",
-                report.id, report.origin
-            )),
+            Error::Statement { message, .. } => Error::Report {
+                id: report.id.clone(),
+                origin: report.origin.clone(),
+                message,
+            },
             other => other,
         })?;
-        let (schema, batches) =
-            result.ok_or_else(|| Error::Usage(format!("report {}: no statement", report.id)))?;
+        let (schema, batches) = result.ok_or_else(|| Error::Report {
+            id: report.id.clone(),
+            origin: report.origin.clone(),
+            message: "no statement".into(),
+        })?;
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         done.push(Done {
             report,
@@ -322,19 +332,26 @@ pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutc
             let path = dir.join(format!("{}-{stamp}.{ext}", d.report.id));
             let schema = d.schema.clone().expect("filtered");
             if opts.format == OutputFormat::Parquet {
-                let file = std::fs::File::create(&path)?;
-                let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)
-                    .map_err(|e| Error::Usage(e.to_string()))?;
-                for b in &d.batches {
-                    w.write(b).map_err(|e| Error::Usage(e.to_string()))?;
-                }
-                w.close().map_err(|e| Error::Usage(e.to_string()))?;
+                crate::format::write_parquet(&path, schema, &d.batches)?;
             } else {
                 let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
                 opts.format.write(&schema, &d.batches, &mut f)?;
                 f.flush()?;
             }
         }
+    } else if is_machine(opts.format) {
+        // Data only: one document, a column naming each row's report.
+        let named: Vec<Named> = done
+            .iter()
+            .filter_map(|d| {
+                Some(Named {
+                    name: &d.report.id,
+                    schema: d.schema.as_ref()?,
+                    batches: &d.batches,
+                })
+            })
+            .collect();
+        write_combined(&named, opts.format, out)?;
     } else {
         for d in done.iter().filter(|d| d.schema.is_some()) {
             writeln!(
@@ -346,7 +363,9 @@ pub async fn run(opts: &ReportOptions, out: &mut dyn Write) -> Result<ReportOutc
                 .write(d.schema.as_ref().expect("filtered"), &d.batches, out)?;
         }
     }
-    if !opts.html || opts.out_dir.is_some() {
+    if is_machine(opts.format) && opts.out_dir.is_none() {
+        summary(&done, &mut std::io::stderr().lock())?;
+    } else if !opts.html || opts.out_dir.is_some() {
         summary(&done, out)?;
     }
     let findings = done

@@ -79,6 +79,9 @@ pub async fn run_sources(
     output: Option<&std::path::Path>,
     out: &mut dyn Write,
 ) -> Result<()> {
+    if matches!(opts.format, OutputFormat::Csv | OutputFormat::Tsv) {
+        one_result_set(sources, opts.format)?;
+    }
     let ctx = crate::open_session(lake).await?;
     if opts.format == OutputFormat::Parquet {
         let path = output.ok_or_else(|| Error::Usage("--format parquet needs -o PATH".into()))?;
@@ -91,22 +94,21 @@ pub async fn run_sources(
             all = b;
         }
         let schema = schema.ok_or_else(|| Error::Usage("nothing to run".into()))?;
-        let file = std::fs::File::create(path)?;
-        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, None)
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        for b in &all {
-            w.write(b).map_err(|e| Error::Usage(e.to_string()))?;
-        }
-        w.close().map_err(|e| Error::Usage(e.to_string()))?;
-        return Ok(());
+        return crate::format::write_parquet(path, schema, &all);
     }
     match output {
         Some(path) => {
-            let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+            let file = std::fs::File::create(path).map_err(|e| Error::write(path, e))?;
+            let mut f = std::io::BufWriter::new(file);
             for src in sources {
-                run_sql(&ctx, &source_text(src)?, opts, &mut f).await?;
+                run_sql(&ctx, &source_text(src)?, opts, &mut f)
+                    .await
+                    .map_err(|e| match e {
+                        Error::Io(io) => Error::write(path, io),
+                        other => other,
+                    })?;
             }
-            f.flush()?;
+            f.flush().map_err(|e| Error::write(path, e))?;
         }
         None => {
             for src in sources {
@@ -115,6 +117,52 @@ pub async fn run_sources(
         }
     }
     Ok(())
+}
+
+/// CSV and TSV hold one table: with several statements that return rows, the output
+/// would be tables one after the other, which no CSV reader takes. Such a run is refused
+/// before anything runs (json gives one array per statement, one per line; ndjson the rows
+/// of all of them). Statements that return no rows (SET, CREATE VIEW) may come along.
+fn one_result_set(sources: &[SqlSource], format: OutputFormat) -> Result<()> {
+    let mut returning = 0;
+    for src in sources {
+        // A statement that does not parse fails when it runs, with its own message.
+        let Ok(statements) =
+            DFParser::parse_sql_with_dialect(&source_text(src)?, &GenericDialect {})
+        else {
+            continue;
+        };
+        returning += statements.iter().filter(|s| returns_rows(s)).count();
+    }
+    if returning > 1 {
+        let name = if format == OutputFormat::Csv {
+            "csv"
+        } else {
+            "tsv"
+        };
+        return Err(Error::Usage(format!(
+            "--format {name} holds one result, and {returning} statements return rows: run them one at a time (-o FILE each), or use --format json or ndjson"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a statement's result has rows to print (a query, EXPLAIN, SHOW).
+fn returns_rows(statement: &datafusion::sql::parser::Statement) -> bool {
+    use datafusion::sql::parser::Statement as DF;
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    match statement {
+        DF::Explain(_) => true,
+        DF::Statement(st) => matches!(
+            st.as_ref(),
+            Sql::Query(_)
+                | Sql::Explain { .. }
+                | Sql::ShowTables { .. }
+                | Sql::ShowColumns { .. }
+                | Sql::ShowVariable { .. }
+        ),
+        _ => false,
+    }
 }
 
 fn source_text(src: &SqlSource) -> Result<String> {

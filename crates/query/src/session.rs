@@ -53,7 +53,7 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
         let bucket = rest.split('/').next().unwrap_or(rest);
         let url = url::Url::parse(&format!("s3://{bucket}"))
             .map_err(|e| crate::Error::Usage(format!("lake {}: {e}", lake.url)))?;
-        ctx.register_object_store(&url, trailsql_ingest::source::s3_store(bucket)?);
+        ctx.register_object_store(&url, trailsql_store::s3_store(bucket)?);
     }
     let catalog = ctx.catalog("datafusion").expect("default catalog");
     catalog.register_schema("default", Arc::new(MemorySchemaProvider::new()))?;

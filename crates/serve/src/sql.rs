@@ -243,7 +243,7 @@ pub async fn export(
     let out = run_capped(&state, &req.query).await?;
     let mut body = Vec::new();
     let written = if format == OutputFormat::Parquet {
-        trailsql_query::format::write_parquet(&out.schema, &out.batches, &mut body)
+        trailsql_query::format::parquet_into(&out.schema, &out.batches, &mut body)
     } else {
         format.write(&out.schema, &out.batches, &mut body)
     };

@@ -36,7 +36,7 @@ pub struct VerifyOptions {
     pub until: Option<DateTime<Utc>>,
     pub accounts: Vec<String>,
     pub regions: Vec<String>,
-    /// Objects fetched at once.
+    /// Requests in flight at once (objects fetched, prefixes listed).
     pub parallelism: usize,
 }
 
@@ -49,7 +49,7 @@ impl VerifyOptions {
             until: None,
             accounts: Vec::new(),
             regions: Vec::new(),
-            parallelism: 16,
+            parallelism: crate::ingest::DEFAULT_MAX_REQUESTS,
         }
     }
 }
@@ -127,6 +127,11 @@ pub struct Report {
     pub objects: Vec<ObjectReport>,
     /// Facts that are not failures: chains that restart (logging or validation was off).
     pub notes: Vec<String>,
+    /// Objects that are not CloudTrail log files or digests (a README, the keys file, Insights
+    /// files), by reason: not judged, as ingest skips them.
+    pub skipped: BTreeMap<String, u64>,
+    /// Requests made to each S3 store, with their bytes.
+    pub requests: trailsql_store::RequestStats,
 }
 
 impl Report {
@@ -162,15 +167,27 @@ impl Report {
                 format!("{n} ({})", detail.join(", "))
             }
         };
+        let skipped: u64 = self.skipped.values().sum();
+        let skipped = if skipped == 0 {
+            String::new()
+        } else {
+            let by: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            format!("; skipped {skipped} ({})", by.join(", "))
+        };
         format!(
-            "{}: digests {}; log files {}",
+            "{}: digests {}; log files {}{skipped}",
             if self.ok() { "VALID" } else { "INVALID" },
             part(Kind::Digest),
             part(Kind::Log)
         )
     }
 
-    /// The JSON document: `{"valid": bool, "summary": {...}, "objects": [...], "notes": [...]}`.
+    /// The JSON document: `{"valid": bool, "summary": {...}, "objects": [...], "notes": [...],
+    /// "skipped": {reason: count}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let mut summary = serde_json::Map::new();
         for ((kind, verdict), n) in self.counts() {
@@ -188,6 +205,8 @@ impl Report {
             "summary": summary,
             "objects": self.objects,
             "notes": self.notes,
+            "skipped": self.skipped,
+            "requests": self.requests,
         })
     }
 
@@ -221,7 +240,15 @@ impl Report {
         for n in &self.notes {
             writeln!(w, "note: {n}")?;
         }
-        writeln!(w, "{}", self.summary_line())
+        writeln!(w, "{}", self.summary_line())?;
+        if !self.requests.is_empty() {
+            let mut lines = String::new();
+            self.requests
+                .write_lines(&mut lines, "requests: ")
+                .expect("write to a String");
+            w.write_all(lines.as_bytes())?;
+        }
+        Ok(())
     }
 
     /// The verdict on each log object, by URI, for the lake's `cloudtrail_sources` table.
@@ -234,7 +261,7 @@ enum Class {
     Digest(Option<DigestName>),
     Signature,
     Log,
-    Skip,
+    Skip(&'static str),
 }
 
 fn classify(key: &str) -> Class {
@@ -246,10 +273,44 @@ fn classify(key: &str) -> Class {
         return Class::Digest(DigestName::parse(key));
     }
     // Insights files are not listed in digests; AWS Config's check file is not a log.
-    if key.contains("/CloudTrail-Insight/") || name.ends_with("ConfigWritabilityCheckFile") {
-        return Class::Skip;
+    if key.contains("/CloudTrail-Insight/") {
+        return Class::Skip("CloudTrail Insights file");
+    }
+    if name.ends_with("ConfigWritabilityCheckFile") {
+        return Class::Skip("AWS Config file");
     }
     Class::Log
+}
+
+/// Whether a key is named as CloudTrail names the log files it delivers
+/// (`.../YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_...`): such an object is judged whatever it
+/// holds, since a log file altered into something else is what validation is for.
+fn named_as_log(key: &str) -> bool {
+    log_time(key).is_some() || source::key_delivery_date(key).is_some()
+}
+
+/// How much of an object not named as a log file is read to tell whether it holds CloudTrail
+/// events.
+const SNIFF_BYTES: usize = 4 << 20;
+
+/// Whether an object not named as a log file holds CloudTrail events, as ingest reads it:
+/// `Err(reason)` for what ingest skips or rejects (a README, the keys file, a digest copy).
+async fn sniff_log(obj: &SourceObject) -> std::result::Result<(), String> {
+    // An object that cannot be read is judged: it may be a log file.
+    let Ok((bytes, _)) = fetch(obj).await else {
+        return Ok(());
+    };
+    let name = obj.display().to_owned();
+    blocking(move || {
+        let (plain, _) = crate::shape::decompress_prefix(&bytes, SNIFF_BYTES);
+        match crate::shape::read_contents(&name, &plain).verdict {
+            crate::shape::Verdict::Events(_) | crate::shape::Verdict::Damaged(..) => Ok(()),
+            crate::shape::Verdict::Skipped(why) => Err(why.to_owned()),
+            crate::shape::Verdict::Rejected(_) => Err("not CloudTrail".to_owned()),
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()))
 }
 
 /// The part of a key from `AWSLogs/` on: what a digest's key and the key of its copy share
@@ -290,6 +351,24 @@ fn uncompressed(bytes: &[u8]) -> std::result::Result<Vec<u8>, String> {
     }
 }
 
+/// The SHA-256 of an object's uncompressed content, decompressed a block at a time into the
+/// hash (a log file is never held decompressed).
+fn content_sha256(bytes: &[u8]) -> std::result::Result<String, String> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(sha256_hex(bytes));
+    }
+    let mut hasher = Sha256::new();
+    let mut dec = flate2::read::MultiGzDecoder::new(bytes);
+    let mut block = vec![0u8; 64 << 10];
+    loop {
+        match dec.read(&mut block) {
+            Ok(0) => return Ok(hex::encode(hasher.finalize())),
+            Ok(n) => hasher.update(&block[..n]),
+            Err(e) => return Err(format!("not valid gzip: {e}")),
+        }
+    }
+}
+
 async fn fetch(obj: &SourceObject) -> std::result::Result<(bytes::Bytes, Option<String>), String> {
     let got = obj
         .store
@@ -320,18 +399,23 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
     }
     // A day of margin on each side: the digest covering a log is delivered up to an hour
     // after it, and a chain's link to its previous digest crosses midnight.
+    let before = trailsql_store::request_stats();
     let days = source::window_days(opts.since, opts.until);
     let listing = Listing {
         days,
         accounts: opts.accounts.clone(),
         regions: opts.regions.clone(),
         digests: true,
+        concurrency: opts.parallelism,
     };
     let mut index: HashMap<String, SourceObject> = HashMap::new();
+    let mut unreadable = Vec::new();
     for arg in &opts.sources {
-        for o in source::resolve(arg, &listing).await? {
+        let found = source::resolve(arg, &listing).await?;
+        for o in found.objects {
             index.insert(o.uri.clone(), o);
         }
+        unreadable.extend(found.unreadable);
     }
     let in_listed_days = |key: &str| match (days, source::key_delivery_date(key)) {
         (Some((first, last)), Some(d)) => d >= first && d <= last,
@@ -342,11 +426,13 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
 
     let mut digest_objs = Vec::new();
     let mut log_objs = Vec::new();
+    let mut report_skipped: BTreeMap<String, u64> = BTreeMap::new();
     for o in index.values() {
         match classify(o.location.as_ref()) {
             Class::Digest(name) => digest_objs.push((o.clone(), name)),
             Class::Log => log_objs.push(o.clone()),
-            Class::Signature | Class::Skip => {}
+            Class::Skip(why) => *report_skipped.entry(why.to_owned()).or_default() += 1,
+            Class::Signature => {}
         }
     }
 
@@ -402,7 +488,18 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
         .map(|(i, d)| (d.obj.uri.as_str(), i))
         .collect();
 
-    let mut report = Report::default();
+    let mut report = Report {
+        skipped: report_skipped,
+        ..Default::default()
+    };
+    // Entries of a local tree that cannot be read (a symlink loop, a dangling link) are not
+    // objects: noted, and the run goes on.
+    for u in unreadable {
+        report
+            .notes
+            .push(format!("cannot read {}: {}", u.path, u.reason));
+        *report.skipped.entry("unreadable".into()).or_default() += 1;
+    }
     // A digest is reported when it ends inside the window (plus the hour in which the last
     // logs of the window are digested).
     let reported = |d: &LoadedDigest| {
@@ -628,8 +725,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
             let (verdict, detail) = match fetch(&obj).await {
                 Err(e) => (Verdict::Malformed, e),
                 Ok((bytes, _)) => {
-                    let got =
-                        blocking(move || uncompressed(&bytes).map(|raw| sha256_hex(&raw))).await?;
+                    let got = blocking(move || content_sha256(&bytes)).await?;
                     match got {
                         Ok(h) if h.eq_ignore_ascii_case(&want) => (Verdict::Valid, String::new()),
                         Ok(h) => (
@@ -652,21 +748,37 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
         .try_collect()
         .await?;
     report.objects.extend(hashed);
-    for o in &log_objs {
-        if listed.contains_key(&o.uri) {
-            continue;
-        }
-        let key = o.location.as_ref();
-        let in_range = match log_time(key) {
-            Some(t) => in_window(t),
-            None => match (source::key_delivery_date(key), opts.since, opts.until) {
-                (Some(d), s, u) => {
-                    s.is_none_or(|s| d >= s.date_naive()) && u.is_none_or(|u| d <= u.date_naive())
+    // Objects no digest lists are judged only when they are log files: named as CloudTrail
+    // names them, or holding CloudTrail events (as ingest reads them). The rest (a README, the
+    // keys file, notes) are skipped, as ingest skips them.
+    let in_range = |key: &str| match log_time(key) {
+        Some(t) => in_window(t),
+        None => match (source::key_delivery_date(key), opts.since, opts.until) {
+            (Some(d), s, u) => {
+                s.is_none_or(|s| d >= s.date_naive()) && u.is_none_or(|u| d <= u.date_naive())
+            }
+            (None, _, _) => true,
+        },
+    };
+    let unlisted: Vec<&SourceObject> = log_objs
+        .iter()
+        .filter(|o| !listed.contains_key(&o.uri) && in_range(o.location.as_ref()))
+        .collect();
+    let sniffed: Vec<(&SourceObject, std::result::Result<(), String>)> =
+        futures::stream::iter(unlisted)
+            .map(|o| async move {
+                if named_as_log(o.location.as_ref()) {
+                    (o, Ok(()))
+                } else {
+                    (o, sniff_log(o).await)
                 }
-                (None, _, _) => true,
-            },
-        };
-        if !in_range {
+            })
+            .buffered(opts.parallelism.max(1))
+            .collect()
+            .await;
+    for (o, is_log) in sniffed {
+        if let Err(why) = is_log {
+            *report.skipped.entry(why).or_default() += 1;
             continue;
         }
         let detail = match listed_by_invalid.get(&o.uri) {
@@ -688,6 +800,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
     report
         .objects
         .sort_by(|a, b| (a.kind, &a.object).cmp(&(b.kind, &b.object)));
+    report.requests = trailsql_store::request_stats().since(&before);
     Ok(report)
 }
 

@@ -103,6 +103,7 @@ pub fn all() -> Vec<ScalarUDF> {
     vec![
         udf("json_extract_scalar", strings_2, utf8, json_extract_scalar),
         udf("json_extract", strings_2, utf8, json_extract),
+        udf("json_field", strings_2, utf8, json_field),
         udf("json_array_length", strings_1, int64, json_array_length),
         udf("json_array_get", string_int, utf8, json_array_get),
         udf("json_size", strings_2, int64, json_size),
@@ -419,6 +420,61 @@ fn json_extract(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     json_path_text(args, |v| Some(json_text(v)), json_of_text)
 }
 
+/// The answer of `column.key.key` on JSON text for the text of the selected value: a
+/// string unescaped, a number or boolean as text, an object or array as its JSON text,
+/// nothing for null.
+fn field_of_text(text: &str) -> Option<Cow<'_, str>> {
+    match text.as_bytes().first()? {
+        b'[' | b'{' => json_of_text(text),
+        _ => scalar_of_text(text),
+    }
+}
+
+fn field_of_value(v: &Value) -> Option<String> {
+    match v {
+        Value::Array(_) | Value::Object(_) => Some(json_text(v)),
+        _ => scalar_text(v),
+    }
+}
+
+/// `json_field(doc, path)`: what `requestparameters.bucketName` is rewritten to (see
+/// `dialect::access`). Keys match as written or, where a document has no key so spelled,
+/// in any case: unquoted names in SQL are case-insensitive, JSON keys are not, and queries
+/// write `bucketname` as often as `bucketName`.
+fn json_field(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
+    let docs = strs(&args[0])?;
+    let paths = Paths::new(&args[1])?;
+    let mut out = StringBuilder::new();
+    let mut tape = Vec::new();
+    for i in 0..docs.len() {
+        let path = paths.get(i)?;
+        let (Some(path), false) = (path, docs.is_null(i)) else {
+            out.append_null();
+            continue;
+        };
+        let doc = docs.value(i);
+        if path.is_scannable() {
+            match path.scan(doc, &mut tape) {
+                Scan::Found(range) => {
+                    out.append_option(field_of_text(&doc[range]));
+                    continue;
+                }
+                Scan::Missing if !path.may_match_any_case(doc) => {
+                    out.append_null();
+                    continue;
+                }
+                Scan::Missing | Scan::TooDeep => {}
+            }
+        }
+        out.append_option(parse_json(doc).and_then(|v| {
+            path.extract(&v)
+                .or_else(|| path.extract_any_case(&v))
+                .and_then(|x| field_of_value(&x))
+        }));
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 fn json_size(args: &[ArrayRef], _: usize) -> Result<ArrayRef> {
     let sizes = json_path_fn(args, |v| {
         Some(
@@ -563,11 +619,7 @@ fn element_at(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
             }
             Ok(arrow::compute::take(values.as_ref(), &indices, None)?)
         }
-        DataType::Map(..) => {
-            exec_err!(
-                "element_at on a map is not supported; the JSON text columns take element_at(column, 'key')"
-            )
-        }
+        DataType::Map(..) => map_value(&args[0], &args[1], n),
         _ => {
             let docs = strs(&args[0])?;
             let keys = strs(&args[1])?;
@@ -590,6 +642,35 @@ fn element_at(args: &[ArrayRef], n: usize) -> Result<ArrayRef> {
             Ok(Arc::new(out.finish()))
         }
     }
+}
+
+/// `element_at(map, key)`: the value of the entry whose key equals `key` (keys compared as
+/// text), NULL when there is none.
+fn map_value(map: &ArrayRef, key: &ArrayRef, n: usize) -> Result<ArrayRef> {
+    let map = map.as_map();
+    let keys = strs(&cast(map.keys(), &DataType::Utf8)?.clone())?;
+    let wanted = strs(key)?;
+    let mut take = arrow::array::UInt64Builder::new();
+    for i in 0..n {
+        let (start, end) = (
+            map.value_offsets()[i] as usize,
+            map.value_offsets()[i + 1] as usize,
+        );
+        let pos = (map.is_valid(i) && wanted.is_valid(i))
+            .then(|| {
+                // A map built from a list of pairs may repeat a key: the last one wins.
+                (start..end)
+                    .rev()
+                    .find(|&k| keys.is_valid(k) && keys.value(k) == wanted.value(i))
+            })
+            .flatten();
+        take.append_option(pos.map(|p| p as u64));
+    }
+    Ok(arrow::compute::take(
+        map.values().as_ref(),
+        &take.finish(),
+        None,
+    )?)
 }
 
 fn contains_coerce(t: &[DataType]) -> Result<Vec<DataType>> {

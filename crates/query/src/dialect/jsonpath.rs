@@ -100,12 +100,43 @@ impl JsonPath {
 
     /// The values the path selects (several only with a wildcard).
     pub fn select<'a>(&self, v: &'a Value) -> Vec<&'a Value> {
+        self.select_keys(v, false)
+    }
+
+    /// The value the path selects, a key matching in any case where the object has no key
+    /// spelled as the path's (the dotted access of [`super::access`]).
+    pub(crate) fn extract_any_case(&self, v: &Value) -> Option<Value> {
+        self.select_keys(v, true).first().map(|v| (*v).clone())
+    }
+
+    /// Whether, with keys matched in any case, the path could select something in `doc`
+    /// (see [`JsonPath::absent`]).
+    pub(crate) fn may_match_any_case(&self, doc: &str) -> bool {
+        if memchr::memchr(b'\\', doc.as_bytes()).is_some() {
+            return true;
+        }
+        let lower = doc.to_ascii_lowercase();
+        self.steps.iter().all(|s| match s {
+            Step::Key(k) => lower.contains(&format!("\"{}\"", k.to_ascii_lowercase())),
+            _ => true,
+        })
+    }
+
+    fn select_keys<'a>(&self, v: &'a Value, any_case: bool) -> Vec<&'a Value> {
         let mut cur = vec![v];
         for step in &self.steps {
             let mut next = Vec::new();
             for v in cur {
                 match (step, v) {
-                    (Step::Key(k), Value::Object(o)) => next.extend(o.get(k)),
+                    (Step::Key(k), Value::Object(o)) => next.extend(o.get(k).or_else(|| {
+                        any_case
+                            .then(|| {
+                                o.iter()
+                                    .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                                    .map(|(_, v)| v)
+                            })
+                            .flatten()
+                    })),
                     (Step::Index(i), Value::Array(a)) => {
                         let i = if *i < 0 { a.len() as i64 + i } else { *i };
                         if i >= 0 {

@@ -2,6 +2,7 @@
 //! Lake run unchanged. Functions are registered on the session; syntax DataFusion rejects is
 //! rewritten on the parsed statement.
 
+mod access;
 mod functions;
 mod jsonpath;
 mod rewrite;

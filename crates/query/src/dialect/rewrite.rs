@@ -9,6 +9,7 @@
 //! - Athena's manual-partition columns (`year`, `month`, `day`, partition projection's
 //!   `timestamp`) in WHERE become expressions of the `date` partition, so they prune.
 //! - `eventtime` used as a string (LIKE, substr...) becomes CloudTrail's text of it.
+//! - field access after an expression and into the JSON-text columns (see [`super::access`]).
 
 use std::ops::ControlFlow;
 
@@ -28,6 +29,7 @@ pub fn rewrite(statement: &mut Statement) -> Result<()> {
     if let Some(e) = unnest.error {
         return Err(e);
     }
+    super::access::rewrite_access(statement)?;
     let mut error = None;
     let _ = visit_expressions_mut(statement, |expr| {
         eventtime_as_text(expr);
@@ -40,7 +42,7 @@ pub fn rewrite(statement: &mut Statement) -> Result<()> {
     error.map_or(Ok(()), Err)
 }
 
-fn parse_expr(sql: &str) -> Result<Expr> {
+pub(super) fn parse_expr(sql: &str) -> Result<Expr> {
     Parser::new(&GenericDialect {})
         .try_with_sql(sql)
         .and_then(|mut p| p.parse_expr())
