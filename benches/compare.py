@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+import detect_bench  # noqa: E402 (benches/, next to this file)
+
 REPO = Path(__file__).resolve().parent.parent
 ACCOUNTS = 3
 REGIONS = "us-east-1,eu-west-1,ap-southeast-2,us-west-2"
@@ -58,6 +60,8 @@ TARGETS = {
     # Issue 18: the console, time at the server (the API's own elapsed_ms), in ms.
     "console_history_one_day_ms": ("<", 300.0),
     "console_dashboard_30d_ms": ("<", 300.0),
+    # Issue 15: ~800 Sigma rules in one detect run against one scan of the columns they read.
+    "detect_vs_scan": ("<=", 3.0),
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -657,6 +661,8 @@ def ratios(res: dict) -> dict:
         out["console_history_one_day_ms"] = max(console["history_page"]["server_ms_median"],
                                                 console["history_count"]["server_ms_median"])
         out["console_dashboard_30d_ms"] = console["dashboard_30d"]["server_ms_median"]
+    if "detect" in res:
+        out["detect_vs_scan"] = res["detect"]["detect_vs_scan"]
     scale = res.get("scale")
     if scale:
         base, big = scale["base"], scale["scale"]
@@ -837,6 +843,14 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+def sigma_rules() -> Path | None:
+    """SigmaHQ's CloudTrail rules in ../shared/data, when present (read there, never copied)."""
+    for a in REPO.parents:
+        p = a / "shared/data/sigma-cloudtrail/rules/cloud/aws/cloudtrail"
+        if p.is_dir():
+            return p
+    return None
+
 # ---------------------------------------------------------------------------------------------
 # One huge object and one gzip bomb (--big-objects): peak memory of one object
 # ---------------------------------------------------------------------------------------------
@@ -945,6 +959,9 @@ def compare() -> int:
     ap.add_argument("--console-only", action="store_true",
                     help="measure only the console (trailsql serve) on the main data set's lake, "
                          "ingesting it first if it is missing; print the figures, write nothing")
+    ap.add_argument("--detect-only", action="store_true",
+                    help="measure only `trailsql detect` (generated rules + SigmaHQ's) against "
+                         "one scan, on the --events data set (ingested if its lake is missing)")
     ap.add_argument("--out", type=Path,
                     help="results file (default benches/results/DATE-COMMIT.json)")
     ap.add_argument("--big-objects", action="store_true",
@@ -991,6 +1008,13 @@ def compare() -> int:
         params = pick_parameters(trailsql, home / "lake", args.days)
         print(json.dumps(measure_console(trailsql, home / "lake", args.runs, params, args.days),
                          indent=2))
+        return 0
+    if args.detect_only:
+        home, _ = dataset(gen, args.data_dir, args.events, args.days)
+        if not (home / "lake" / "cloudtrail").is_dir():
+            trailsql_ingest(trailsql, home / "lake", home / "src")
+        res = detect_bench.measure(trailsql, home / "lake", home, args.runs, sigma_rules())
+        print(json.dumps(res, indent=2))
         return 0
     duckdb = find_duckdb(args.duckdb)
     home, gen_summary = dataset(gen, args.data_dir, args.events, args.days)
@@ -1039,6 +1063,7 @@ def compare() -> int:
                         "scale_dataset": {**big_summary, **input_bytes(big / "src")}}
         # The scale lake is not needed again; it is the largest thing kept.
         shutil.rmtree(big / "lake", ignore_errors=True)
+    res["detect"] = detect_bench.measure(trailsql, home / "lake", home, args.runs, sigma_rules())
     res["ratios"] = ratios(res)
     res["targets"] = {k: {"op": op, "limit": v, "met": met(k, res["ratios"][k]) == "yes"}
                       for k, (op, v) in TARGETS.items() if k in res["ratios"]}

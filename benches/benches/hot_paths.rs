@@ -28,8 +28,8 @@ use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use trailsql_benches::{Corpus, FILES_PER_BATCH, bench_mode, build_batches, partitions, place};
 use trailsql_gen::GenConfig;
-use trailsql_ingest::lake::encode_partition;
-use trailsql_ingest::schema::Table;
+use trailsql_lake::file::encode_partition;
+use trailsql_lake::schema::Table;
 use trailsql_query::dialect::{self, JsonPath};
 
 fn config() -> GenConfig {

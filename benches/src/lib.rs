@@ -13,8 +13,9 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use trailsql_gen::GenConfig;
-use trailsql_ingest::rows::{self, PartitionKey, Placed, Rows};
+use trailsql_ingest::rows::{self, Placed, Rows};
 use trailsql_ingest::shape::{self, Contents};
+use trailsql_lake::PartitionKey;
 
 /// One CloudTrail log file: its key under the trail's bucket and its decompressed JSON.
 #[derive(Debug)]

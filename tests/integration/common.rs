@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use serde_json::Value;
-use trailsql_ingest::schema::Table;
+use trailsql_lake::schema::Table;
 
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trailsql"))
@@ -206,7 +206,7 @@ pub fn lake_batches(lake: &Path, table: Table) -> Vec<(PathBuf, RecordBatch)> {
         .into_iter()
         .flat_map(|f| {
             let data = bytes::Bytes::from(std::fs::read(&f).unwrap());
-            trailsql_ingest::lake::read_file(data)
+            trailsql_lake::file::read_file(data)
                 .unwrap()
                 .into_iter()
                 .map(move |b| (f.clone(), b))

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use arrow::array::AsArray;
-use trailsql_ingest::schema::Table;
+use trailsql_lake::schema::Table;
 
 use crate::common::*;
 

@@ -5,6 +5,7 @@ mod big_objects;
 mod common;
 mod crash;
 mod dedupe;
+mod detect;
 mod errors;
 mod lookup;
 mod readers;

@@ -66,7 +66,7 @@ fn wide_results_fit_the_width_and_expand_into_records() {
     crate::shapes::shapes_dir(&src);
     let lake = tmp.path().join("lake");
     ingest_ok(&lake, &[&src], &[]);
-    let columns = trailsql_ingest::schema::Table::CloudTrail
+    let columns = trailsql_lake::schema::Table::CloudTrail
         .schema()
         .fields()
         .len()

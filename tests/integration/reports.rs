@@ -56,7 +56,8 @@ fn run_report(lake: &Path, r: &Report, out_dir: &Path) -> (i32, String) {
 #[test]
 fn every_report_selects_exactly_its_events() {
     let reports = shipped();
-    assert!(reports.len() >= 30, "{} reports", reports.len());
+    // 15: the per-event detections became Sigma rules run by `detect`.
+    assert!(reports.len() >= 15, "{} reports", reports.len());
     let mut failures = Vec::new();
     for r in &reports {
         let tmp = tempfile::tempdir().unwrap();

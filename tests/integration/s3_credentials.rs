@@ -86,14 +86,14 @@ for root, _, files in os.walk(src):
         s3.upload_file(path, "trail", os.path.relpath(path, src))
 "#;
 
-/// Buckets `trail` (a generated trail of `events` events on one day, one account and region)
-/// and `lake`, made directly on moto.
+/// Buckets `trail` (a generated trail of `events` events on one day, one account, two
+/// regions) and `lake`, made directly on moto.
 fn buckets(moto: &Moto, dir: &Path, events: u64) {
     let cfg = trailsql_gen::GenConfig {
         events,
         days: 1,
         accounts: 1,
-        regions: vec!["us-east-1".into()],
+        regions: vec!["us-east-1".into(), "eu-west-1".into()],
         insights: false,
         ..Default::default()
     };
@@ -290,6 +290,10 @@ fn expiring_credentials_are_refreshed_during_a_run() {
             "--quiet",
             "--max-requests",
             "1",
+            "--since",
+            "2024-03-01",
+            "--until",
+            "2024-03-02",
             "s3://trail/AWSLogs/",
         ]));
     let secs = started.elapsed().as_secs_f64();
@@ -319,6 +323,15 @@ fn expiring_credentials_are_refreshed_during_a_run() {
     distinct.dedup();
     assert!(distinct.len() >= 2, "{distinct:?}");
     assert!(distinct.iter().all(|k| k.starts_with("AKIAPROCESS")));
+    // Listing and reading overlap: the day prefixes are listed one at a time (one request in
+    // flight), and objects listed are read while the next prefixes are listed.
+    let is_list = |r: &Value| r["method"] == "GET" && r["key"] == "";
+    let first_get = reqs.iter().position(|r| !is_list(r)).unwrap();
+    let last_list = reqs.iter().rposition(is_list).unwrap();
+    assert!(
+        first_get < last_list,
+        "first GET at {first_get}, last LIST at {last_list}"
+    );
 }
 
 /// The counts of one store in a summary's `requests`.

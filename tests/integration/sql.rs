@@ -225,7 +225,7 @@ fn statement_runner_sources_params_formats_and_exit_codes() {
     );
     assert_eq!(code, 0, "{err}");
     let rows: usize =
-        trailsql_ingest::lake::read_file(bytes::Bytes::from(std::fs::read(&pq).unwrap()))
+        trailsql_lake::file::read_file(bytes::Bytes::from(std::fs::read(&pq).unwrap()))
             .unwrap()
             .iter()
             .map(|b| b.num_rows())

@@ -699,6 +699,16 @@ fn a_trail_in_s3_is_verified_with_signatures_from_object_metadata() {
         .map(|o| o["object"].as_str().unwrap())
         .collect();
     assert_eq!(bad, [format!("s3://trail-bucket/{}", t.logs[1])]);
+    // Every digest and log file read once, and the bucket listed: counted per store.
+    let requests = r["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 1, "{r:#}");
+    assert_eq!(requests[0]["store"], "s3://trail-bucket");
+    assert_eq!(
+        requests[0]["get"],
+        r["objects"].as_array().unwrap().len() as u64
+    );
+    assert!(requests[0]["list"].as_u64().unwrap() > 0);
+    assert_eq!(requests[0]["put"], 0);
 }
 
 #[test]

@@ -25,6 +25,10 @@ struct Cli {
     format: OutputFormat,
     #[command(flatten)]
     s3: S3Args,
+    /// At the end, print the S3 requests made (per store: LIST, GET, HEAD, PUT and bytes) on
+    /// stderr (sql, report, lookup, the REPL; ingest and verify always report them)
+    #[arg(long, global = true)]
+    stats: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -81,6 +85,8 @@ enum Command {
     Verify(VerifyArgs),
     /// The web console: Event history, dashboards and SQL in the browser
     Serve(ServeArgs),
+    /// Run Sigma detection rules over the lake (the shipped ones, or --rules)
+    Detect(DetectArgs),
 }
 
 #[derive(Args)]
@@ -101,6 +107,49 @@ struct ServeArgs {
     /// Seconds one console query may run before it is stopped
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
+}
+
+#[derive(Args)]
+struct DetectArgs {
+    /// Sigma rule files or directories (recursive; repeatable) [default: the shipped rules]
+    #[arg(
+        long = "rules",
+        value_name = "PATH",
+        env = "TRAILSQL_RULES",
+        value_delimiter = ':'
+    )]
+    rules: Vec<PathBuf>,
+    /// Only events at or after this time (2024-01-15, RFC 3339, or 7d / 24h ago)
+    #[arg(long)]
+    since: Option<String>,
+    /// Only events before this time
+    #[arg(long)]
+    until: Option<String>,
+    /// Run each rule only over the data ingested since its last --new run, and append the
+    /// findings to the lake's detections table (each once)
+    #[arg(long)]
+    new: bool,
+    /// Only rules of this level or higher (informational, low, medium, high, critical)
+    #[arg(long)]
+    level: Option<String>,
+    /// Only rules with this tag, or a tag under it (attack.persistence, attack.t1098; repeatable)
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// Output format: table, csv, tsv, json, ndjson, markdown, html
+    #[arg(long, default_value = "table")]
+    format: String,
+    /// Write the findings to DIR/detections.EXT instead of standard output
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// Exit with status 3 when a rule matched
+    #[arg(long)]
+    fail_on_match: bool,
+    /// List the rules found: id, level, status, title, whether they compiled
+    #[arg(long, conflicts_with = "check")]
+    list: bool,
+    /// Compile the rules only; exit 1 if any cannot be used
+    #[arg(long)]
+    check: bool,
 }
 
 #[derive(Args)]
@@ -303,9 +352,6 @@ struct SqlArgs {
     /// Bind a value to the placeholder $NAME (NAME=VALUE, repeatable)
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
-    /// After the statements, print the S3 requests they made (per store) on stderr
-    #[arg(long)]
-    stats: bool,
 }
 
 fn default_lake() -> String {
@@ -454,7 +500,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Ok(s) => trailsql_store::install_settings(s)?,
         Err(e) => return Ok(usage(&e)),
     }
-    match cli.command {
+    let before = trailsql_store::request_stats();
+    let stats = cli.stats
+        && !matches!(
+            cli.command,
+            Some(Command::Ingest(_)) | Some(Command::Verify(_))
+        );
+    let result = dispatch(cli.command, lake, cli.format).await;
+    if stats {
+        print_requests(&before);
+    }
+    result
+}
+
+/// Run one command.
+async fn dispatch(
+    command: Option<Command>,
+    lake: String,
+    repl_format: OutputFormat,
+) -> anyhow::Result<ExitCode> {
+    match command {
         Some(Command::Ingest(a)) => {
             let now = chrono::Utc::now();
             let mut opts = IngestOptions::new(a.sources, lake);
@@ -502,14 +567,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let mut out = std::io::stdout().lock();
-            let before = trailsql_store::request_stats();
-            let result =
-                trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
-                    .await;
-            if a.stats {
-                print_requests(&before);
-            }
-            result?;
+            trailsql_query::run_sources(&lake, &sources, &opts, a.output.as_deref(), &mut out)
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Report(a)) => {
@@ -582,6 +641,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             })
         }
+        Some(Command::Detect(a)) => {
+            let now = chrono::Utc::now();
+            let mut opts = trailsql_detect::DetectOptions::new(lake);
+            opts.rules = a.rules;
+            opts.since = a.since.map(|s| parse_user_time(&s, now)).transpose()?;
+            opts.until = a.until.map(|s| parse_user_time(&s, now)).transpose()?;
+            opts.level = a.level;
+            opts.tags = a.tags;
+            opts.out_dir = a.out_dir;
+            opts.new = a.new;
+            opts.format = match a.format.parse() {
+                Ok(f) => f,
+                Err(e) => return Ok(usage(&e)),
+            };
+            let mut out = std::io::stdout().lock();
+            let mut err = std::io::stderr().lock();
+            let result = if a.list {
+                trailsql_detect::list(&opts, &mut out).map(|()| ExitCode::SUCCESS)
+            } else if a.check {
+                trailsql_detect::check(&opts, &mut err).map(|issues| {
+                    if issues.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                })
+            } else {
+                trailsql_detect::detect(&opts, &mut out, &mut err)
+                    .await
+                    .map(|o| {
+                        if a.fail_on_match && !o.findings.is_empty() {
+                            ExitCode::from(3)
+                        } else {
+                            ExitCode::SUCCESS
+                        }
+                    })
+            };
+            match result {
+                Err(trailsql_detect::Error::Usage(e)) => Ok(usage(&e)),
+                other => Ok(other?),
+            }
+        }
         Some(Command::Ddl(a)) => {
             // DuckDB binds views to files and Spark's MSCK REPAIR needs the location: their
             // statements depend on which tables have data yet.
@@ -638,7 +739,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let opts = trailsql_query::ReplOptions {
-                format: cli.format,
+                format: repl_format,
                 history: std::env::var_os("TRAILSQL_HISTORY")
                     .map(PathBuf::from)
                     .or_else(trailsql_query::default_history),
@@ -719,7 +820,9 @@ mod tests {
         assert!(is_broken_pipe(&pipe.into()));
         let ingest =
             trailsql_ingest::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-        assert!(is_broken_pipe(&trailsql_query::Error::Lake(ingest).into()));
+        assert!(is_broken_pipe(
+            &trailsql_query::Error::Ingest(ingest).into()
+        ));
         assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

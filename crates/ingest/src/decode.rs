@@ -12,13 +12,15 @@ use futures::StreamExt;
 use object_store::ObjectStoreExt;
 use serde_json::value::RawValue;
 
-use crate::rows::{self, PartitionKey, Rows};
+use trailsql_lake::PartitionKey;
+
+use crate::rows::{self, Rows};
 use crate::shape::{self, BadRecord, Verdict};
 use crate::source::SourceObject;
-use crate::state::SourceStatus;
 use crate::stream;
 use crate::time::Micros;
 use crate::{Error, Result};
+use trailsql_lake::state::SourceStatus;
 
 pub(crate) type Window = Option<(Option<Micros>, Option<Micros>)>;
 
@@ -126,6 +128,56 @@ pub(crate) async fn fetch(obj: &SourceObject) -> Fetched {
     })
 }
 
+type Permit = tokio::sync::OwnedSemaphorePermit;
+
+/// A read started early: the object's content (or why not), and its share of the read-ahead.
+type EarlyRead = tokio::task::JoinHandle<(Fetched, Permit)>;
+
+/// Reads started while the listing goes on, by URI: the first objects are read while the
+/// rest of a bucket is listed. `max_requests` GETs at a time (shared with the reads that
+/// follow the listing), and at most `budget_bytes` read ahead (objects beyond it are read
+/// after the listing, in order).
+pub(crate) struct Prefetch {
+    started: std::collections::HashMap<String, EarlyRead>,
+    requests: std::sync::Arc<tokio::sync::Semaphore>,
+    bytes: std::sync::Arc<tokio::sync::Semaphore>,
+    budget_kib: u64,
+}
+
+impl Prefetch {
+    pub(crate) fn new(max_requests: usize, budget_bytes: u64) -> Self {
+        let budget_kib = (budget_bytes / 1024).clamp(1024, u32::MAX as u64 / 2);
+        Prefetch {
+            started: std::collections::HashMap::new(),
+            requests: std::sync::Arc::new(tokio::sync::Semaphore::new(max_requests.max(1))),
+            bytes: std::sync::Arc::new(tokio::sync::Semaphore::new(budget_kib as usize)),
+            budget_kib,
+        }
+    }
+
+    /// Start reading `obj`, if the read-ahead budget has room for it.
+    pub(crate) fn start(&mut self, obj: SourceObject) {
+        if self.started.contains_key(&obj.uri) {
+            return;
+        }
+        let need = obj
+            .size
+            .min(STREAM_OBJECT_BYTES)
+            .div_ceil(1024)
+            .clamp(1, self.budget_kib) as u32;
+        let Ok(permit) = self.bytes.clone().try_acquire_many_owned(need) else {
+            return;
+        };
+        let requests = self.requests.clone();
+        let uri = obj.uri.clone();
+        let task = tokio::spawn(async move {
+            let _slot = requests.acquire_owned().await.expect("never closed");
+            (fetch(&obj).await, permit)
+        });
+        self.started.insert(uri, task);
+    }
+}
+
 /// How objects are read.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reading {
@@ -147,17 +199,30 @@ pub(crate) fn read_and_decode(
     objects: Vec<SourceObject>,
     opts: DecodeOptions,
     reading: Reading,
+    prefetch: Prefetch,
 ) -> impl futures::Stream<Item = Result<Chunk>> {
     const KIB: u64 = 1024;
     let budget_kib = (reading.budget_bytes / KIB).clamp(1024, u32::MAX as u64 / 2);
     let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(budget_kib as usize));
     // Each entry is one chunk's receiver: the consumer drains them in order.
     let (tx, rx) = tokio::sync::mpsc::channel(reading.ahead.max(1));
+    let Prefetch {
+        mut started,
+        requests,
+        ..
+    } = prefetch;
     tokio::spawn(async move {
         let mut fetched = futures::stream::iter(objects)
             .map(|obj| {
                 let budget = budget.clone();
+                let requests = requests.clone();
+                let early = started.remove(&obj.uri);
                 async move {
+                    if let Some(task) = early
+                        && let Ok((data, permit)) = task.await
+                    {
+                        return ((obj, data), permit);
+                    }
                     // At most half the budget: the chunk being filled holds the other half
                     // at most (CHUNK_BYTES, or one object), so the next object always fits
                     // once the chunks handed off are decoded. A streamed object holds a few
@@ -168,6 +233,7 @@ pub(crate) fn read_and_decode(
                         .div_ceil(KIB)
                         .clamp(1, budget_kib / 2) as u32;
                     let permit = budget.acquire_many_owned(need).await.expect("never closed");
+                    let _slot = requests.acquire_owned().await.expect("never closed");
                     let data = fetch(&obj).await;
                     ((obj, data), permit)
                 }

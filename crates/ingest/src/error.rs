@@ -11,24 +11,20 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("invalid source {source_arg:?}: {reason}")]
     InvalidSource { source_arg: String, reason: String },
-    #[error("invalid lake location {0:?}: {1}")]
-    InvalidLake(String, String),
     #[error(
         "invalid time {0:?}: expected 2024-01-15, RFC 3339 (2024-01-15T10:00:00Z) or relative (7d, 24h, 30m)"
     )]
     InvalidTime(String),
     #[error("no such file or directory: {0}")]
     NotFound(PathBuf),
-    #[error("the lake is locked by another ingest ({0}); if none is running, delete {1}")]
-    Locked(String, String),
-    #[error("lake state is corrupt: {0}")]
-    CorruptState(String),
     #[error("public keys file {file}: {reason}")]
     PublicKeys { file: String, reason: String },
     #[error("strict mode: {0}")]
     Strict(String),
     #[error(transparent)]
     Store(#[from] trailsql_store::Error),
+    #[error(transparent)]
+    Lake(#[from] trailsql_lake::Error),
     #[error("object store: {0}")]
     ObjectStore(object_store::Error),
     #[error("arrow: {0}")]
@@ -66,6 +62,7 @@ impl Error {
     pub fn io_error(&self) -> Option<&std::io::Error> {
         match self {
             Error::Io(e) => Some(e),
+            Error::Lake(e) => e.io_error(),
             Error::Arrow(arrow::error::ArrowError::IoError(_, e)) => Some(e),
             _ => None,
         }

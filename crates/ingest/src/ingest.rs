@@ -12,14 +12,16 @@ use futures::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::decode::{Chunk, DecodeOptions, Reading, Window, read_and_decode};
-use crate::lake::{Lake, encode_partition, read_event_keys};
-use crate::rows::PartitionKey;
+use trailsql_lake::file::{encode_partition, read_event_keys};
+use trailsql_lake::state::{self as lake_state};
+use trailsql_lake::{Lake, PartitionKey};
+
+use crate::decode::{Chunk, DecodeOptions, Prefetch, Reading, Window, read_and_decode};
 use crate::source::{self, SourceObject};
-use crate::state::{
+use crate::{Error, Result};
+use trailsql_lake::state::{
     Commit, FileEntry, LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceStatus,
 };
-use crate::{Error, Result};
 
 /// What to ingest, where, and how.
 #[derive(Debug, Clone)]
@@ -360,7 +362,7 @@ struct Writer<'a> {
     /// Chunks whose sources are not committed yet, in order.
     held: Vec<Held>,
     /// Listing marks, committed with the run's last checkpoint.
-    listed: Vec<crate::state::Listed>,
+    listed: Vec<lake_state::Listed>,
     pending: Option<Pending>,
     /// Partitions given rows by the partial chunks of an object not finished yet: its
     /// sources wait for these too.
@@ -379,7 +381,7 @@ impl Writer<'_> {
             let lake = self.lake;
             // This run's own committed files are told apart by name, so a duplicate of one of
             // their rows is counted as a duplicate within the run.
-            let ours = format!("{}{}-", crate::state::OUR_PREFIX, self.run);
+            let ours = format!("{}{}-", lake_state::OUR_PREFIX, self.run);
             let loaded: Vec<(bool, Vec<u128>)> = futures::stream::iter(files)
                 .map(|path| {
                     let mine = path
@@ -572,7 +574,7 @@ impl Writer<'_> {
             let path = format!(
                 "{}/{}{}-{:06}.parquet",
                 key.dir(),
-                crate::state::OUR_PREFIX,
+                lake_state::OUR_PREFIX,
                 self.run,
                 self.seq
             );
@@ -582,7 +584,7 @@ impl Writer<'_> {
         let quarantine = (!quarantine_data.is_empty()).then(|| {
             let path = format!(
                 "{QUARANTINE_DIR}/{}{}-{:06}.ndjson",
-                crate::state::OUR_PREFIX,
+                lake_state::OUR_PREFIX,
                 self.run,
                 self.seq
             );
@@ -661,7 +663,7 @@ impl Writer<'_> {
 struct Pending {
     task: tokio::task::JoinHandle<Result<(Vec<FileEntry>, Vec<String>)>>,
     sources: Vec<SourceEntry>,
-    listed: Vec<crate::state::Listed>,
+    listed: Vec<lake_state::Listed>,
 }
 
 /// Run an ingest.
@@ -691,15 +693,12 @@ async fn verify_sources(
     v.accounts = opts.accounts.clone();
     v.regions = opts.regions.clone();
     let report = verify::verify(&v).await?;
-    let now = Utc::now();
-    let file = format!(
-        "{}/verified-{}-{:08x}.parquet",
-        verify::SOURCES_TABLE,
-        now.format("%Y%m%dT%H%M%S%.6fZ"),
-        std::process::id()
-    );
-    lake.put(&file, verify::sources_parquet(&report, now)?)
-        .await?;
+    let file = trailsql_lake::sources::append_verdicts(
+        lake,
+        &verify::source_verdicts(&report),
+        Utc::now(),
+    )
+    .await?;
     let mut out = Verification {
         table_file: file,
         ..Default::default()
@@ -731,6 +730,19 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     // under the delivery days from T on (CloudTrail writes each object under the day it
     // delivers it): list from the day before T. Local sources are cheap to list in full.
     let listed_at = Utc::now();
+    let window: Window = match (opts.since, opts.until) {
+        (None, None) => None,
+        (s, u) => Some((
+            s.map(|t| t.timestamp_micros()),
+            u.map(|t| t.timestamp_micros()),
+        )),
+    };
+    // A log file holds events from before its delivery, never after: files delivered more
+    // than a day before `since` cannot hold an event in the window.
+    let earliest_delivery = opts
+        .since
+        .map(|s| (s - chrono::Duration::days(1)).date_naive());
+    let mut prefetch = Prefetch::new(opts.max_requests, opts.buffer_bytes as u64 / 4);
     let mut marks = Vec::new();
     let mut objects: Vec<SourceObject> = Vec::new();
     let mut unreadable: Vec<source::Unreadable> = Vec::new();
@@ -760,7 +772,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                 (Some(_), None) => false,
             };
         if arg.starts_with("s3://") && complete {
-            marks.push(crate::state::Listed {
+            marks.push(lake_state::Listed {
                 source: mark_key,
                 at: listed_at,
             });
@@ -771,8 +783,39 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             regions: opts.regions.clone(),
             digests: false,
             concurrency: opts.max_requests,
+            listed: None,
         };
-        let found = source::resolve(arg, &listing).await?;
+        // Objects are read as soon as their prefix is listed (those that will be read).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<SourceObject>();
+        let listing = source::Listing {
+            listed: Some(tx),
+            ..listing
+        };
+        let list = async move {
+            let found = source::resolve(arg, &listing).await;
+            drop(listing); // closes the channel
+            found
+        };
+        let offer = async {
+            while let Some(obj) = rx.recv().await {
+                let read = obj.skip_by_name().is_none()
+                    && earliest_delivery
+                        .zip(obj.delivery_date())
+                        .is_none_or(|(e, d)| d >= e)
+                    && !state.is_current(
+                        &obj.uri,
+                        obj.size,
+                        obj.modified,
+                        obj.etag.as_deref(),
+                        window,
+                    );
+                if read {
+                    prefetch.start(obj);
+                }
+            }
+        };
+        let (found, ()) = futures::join!(list, offer);
+        let found = found?;
         if found.objects.is_empty()
             && found.unreadable.is_empty()
             && arg.contains(['*', '?', '[', '{'])
@@ -807,18 +850,6 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         });
     }
 
-    let window: Window = match (opts.since, opts.until) {
-        (None, None) => None,
-        (s, u) => Some((
-            s.map(|t| t.timestamp_micros()),
-            u.map(|t| t.timestamp_micros()),
-        )),
-    };
-    // A log file holds events from before its delivery, never after: files delivered more
-    // than a day before `since` cannot hold an event in the window.
-    let earliest_delivery = opts
-        .since
-        .map(|s| (s - chrono::Duration::days(1)).date_naive());
     let mut todo = Vec::new();
     for obj in objects {
         if let Some(why) = obj.skip_by_name() {
@@ -895,7 +926,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         budget_bytes: opts.buffer_bytes as u64 / 2,
         ahead: opts.parallelism.max(1) + 1,
     };
-    let mut decoded = std::pin::pin!(read_and_decode(todo, decode_opts, reading));
+    let mut decoded = std::pin::pin!(read_and_decode(todo, decode_opts, reading, prefetch));
 
     while let Some(chunk) = decoded.next().await {
         let chunk = chunk?;

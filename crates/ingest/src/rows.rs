@@ -11,56 +11,19 @@ use arrow::array::{
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, FieldRef, Fields, TimestampMicrosecondType};
-use chrono::NaiveDate;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::json::{self, JsonType, Pairs};
-use crate::schema::{Kind, Spec, Table, struct_fields};
 use crate::time::{self, Micros};
-
-/// Where a row goes: table, UTC day of its event time, and region.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PartitionKey {
-    pub table: Table,
-    pub date: NaiveDate,
-    pub region: String,
-}
-
-impl PartitionKey {
-    /// The partition's directory below the lake root: `cloudtrail/date=D/region=R`.
-    pub fn dir(&self) -> String {
-        format!(
-            "{}/date={}/region={}",
-            self.table.name(),
-            self.date.format("%Y-%m-%d"),
-            self.region
-        )
-    }
-}
-
-/// Region partition value: Hive-style escaping of anything that is not safe in a path;
-/// `unknown` when the record has no region.
-pub fn partition_value(region: Option<&str>) -> String {
-    let Some(r) = region.filter(|r| !r.is_empty()) else {
-        return "unknown".into();
-    };
-    let mut out = String::with_capacity(r.len());
-    for b in r.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use trailsql_lake::PartitionKey;
+use trailsql_lake::schema::{Kind, Spec, Table, struct_fields};
 
 /// The deduplication key of a record: its eventID, or, for the odd record without one, its
 /// whole text (so only byte-identical copies collapse).
 pub fn dedup_key(event_id: Option<&str>, raw: &str) -> u128 {
     match event_id {
-        Some(id) => xxhash_rust::xxh3::xxh3_128_with_seed(id.as_bytes(), 0),
+        Some(id) => trailsql_lake::file::event_key(id),
         None => xxhash_rust::xxh3::xxh3_128_with_seed(json::compact(raw).as_bytes(), 1),
     }
 }
@@ -106,11 +69,7 @@ pub fn place(raw: &RawValue) -> Result<Placed<'_>, QuarantineReason> {
         .get("eventID")
         .map(|v| json::string(v).unwrap_or(Cow::Borrowed(v.get())));
     let dedup = dedup_key(event_id.as_deref(), raw.get());
-    let key = PartitionKey {
-        table,
-        date: time::utc_date(time),
-        region: partition_value(region.as_deref()),
-    };
+    let key = PartitionKey::new(table, time::utc_date(time), region.as_deref());
     Ok(Placed {
         key,
         time,
@@ -658,10 +617,7 @@ mod tests {
         )
         .unwrap();
         let p = place(raw).unwrap();
-        assert_eq!(
-            p.key.dir(),
-            "cloudtrail/date=2024-02-29/region=us%20east%2F1"
-        );
+        assert_eq!(p.key.dir(), "cloudtrail/date=2024-02-29/region=us east%2F1");
         let raw: &RawValue =
             serde_json::from_str(r#"{"eventTime":"2024-03-01T00:30:00+01:00"}"#).unwrap();
         assert_eq!(

@@ -82,6 +82,9 @@ pub struct Listing {
     pub digests: bool,
     /// LIST requests in flight at once.
     pub concurrency: usize,
+    /// Objects of `s3://` sources are sent here as soon as their prefix is listed (the ones
+    /// the filters keep), so that reading can start while the listing goes on.
+    pub listed: Option<tokio::sync::mpsc::UnboundedSender<SourceObject>>,
 }
 
 /// The delivery days to list for a time window `[since, until)`: from the day before `since`
@@ -126,6 +129,7 @@ impl Default for Listing {
             regions: Vec::new(),
             digests: false,
             concurrency: 64,
+            listed: None,
         }
     }
 }
@@ -203,8 +207,18 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
         let (list_prefix, pattern) = split_glob(prefix);
         let matcher = pattern.map(|p| compile_glob(arg, &p)).transpose()?;
         let prefix_path = Path::from(list_prefix.trim_end_matches('/'));
+        let uri = |key: &str| format!("s3://{bucket}/{key}");
+        let notify = |metas: &[ObjectMeta]| {
+            let Some(tx) = &listing.listed else { return };
+            for m in metas {
+                let key = m.location.as_ref();
+                if !hidden(key) && listing.keeps(key) {
+                    let _ = tx.send(object(&store, m.clone(), uri(key)));
+                }
+            }
+        };
         let metas: Vec<ObjectMeta> = match matcher {
-            None => list_layout(&store, &prefix_path, days, listing).await?,
+            None => list_layout(&store, &prefix_path, days, listing, &notify).await?,
             Some(_) => store.list(Some(&prefix_path)).try_collect().await?,
         };
         let mut out = Vec::new();
@@ -213,7 +227,7 @@ async fn resolve_all(arg: &str, listing: &Listing) -> Result<Resolved> {
             if hidden(&key) || matcher.as_ref().is_some_and(|g| !g.is_match(&key)) {
                 continue;
             }
-            out.push(object(&store, m, format!("s3://{bucket}/{key}")));
+            out.push(object(&store, m, uri(&key)));
         }
         return Ok(Resolved {
             objects: out,
@@ -401,6 +415,7 @@ async fn list_layout(
     prefix: &Path,
     days: Option<Days>,
     filter: &Listing,
+    notify: &(dyn Fn(&[ObjectMeta]) + Sync),
 ) -> Result<Vec<ObjectMeta>> {
     use futures::StreamExt;
     let concurrency = filter.concurrency.max(1);
@@ -458,12 +473,14 @@ async fn list_layout(
             }
         }
     }
-    let listed: Vec<Vec<ObjectMeta>> = futures::stream::iter(leaves)
+    let mut listed = futures::stream::iter(leaves)
         .map(|p| async move { store.list(Some(&p)).try_collect::<Vec<_>>().await })
-        .buffer_unordered(concurrency)
-        .try_collect()
-        .await?;
-    full.extend(listed.into_iter().flatten());
+        .buffer_unordered(concurrency);
+    while let Some(metas) = listed.next().await {
+        let metas = metas?;
+        notify(&metas);
+        full.extend(metas);
+    }
     Ok(full)
 }
 

@@ -2,8 +2,8 @@
 //! Spark, DuckDB), so the same Parquet files serve a distributed engine.
 
 use arrow::datatypes::DataType;
-use trailsql_ingest::lake::Lake;
-use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
+use trailsql_lake::Lake;
+use trailsql_lake::schema::{PARTITION_COLUMNS, Table};
 
 use crate::{Error, Result};
 

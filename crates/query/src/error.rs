@@ -35,7 +35,9 @@ pub enum Error {
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     #[error(transparent)]
-    Lake(#[from] trailsql_ingest::Error),
+    Lake(#[from] trailsql_lake::Error),
+    #[error(transparent)]
+    Ingest(#[from] trailsql_ingest::Error),
     #[error(transparent)]
     Store(#[from] trailsql_store::Error),
     #[error(transparent)]
@@ -62,6 +64,7 @@ impl Error {
         match self {
             Error::Io(e) => Some(e),
             Error::Lake(e) => e.io_error(),
+            Error::Ingest(e) => e.io_error(),
             Error::Arrow(arrow::error::ArrowError::IoError(_, e)) => Some(e),
             Error::DataFusion(datafusion::error::DataFusionError::IoError(e)) => Some(e),
             Error::Write { source, .. } => source.downcast_ref(),

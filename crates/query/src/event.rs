@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use serde_json::Value;
-use trailsql_ingest::schema::Table;
+use trailsql_lake::schema::Table;
 
 use crate::{Result, query_with};
 
@@ -91,7 +91,7 @@ pub async fn event_record(
 /// The newest verdict on a source object; `None` when there is none or the lake has no
 /// verdicts table.
 async fn source_verdict(ctx: &SessionContext, source: &str) -> Result<Option<SourceVerdict>> {
-    let table = trailsql_ingest::verify::SOURCES_TABLE;
+    let table = trailsql_lake::sources::SOURCES_TABLE;
     if !ctx.table_exist(table).unwrap_or(false) {
         return Ok(None);
     }

@@ -294,7 +294,7 @@ async fn table_schemas(ctx: &SessionContext) -> Vec<(String, SchemaRef)> {
         "cloudtrail",
         "cloudtrail_logs",
         "cloudtrail_insights",
-        trailsql_ingest::verify::SOURCES_TABLE,
+        trailsql_lake::sources::SOURCES_TABLE,
     ] {
         if let Ok(t) = ctx.table_provider(name).await {
             out.push((name.to_owned(), t.schema()));
@@ -470,7 +470,7 @@ mod tests {
 
     #[test]
     fn nested_field_completion() {
-        let schema = trailsql_ingest::schema::Table::CloudTrail.schema();
+        let schema = trailsql_lake::schema::Table::CloudTrail.schema();
         let h = SqlHelper {
             words: vec![],
             tables: vec![("cloudtrail".into(), schema)],

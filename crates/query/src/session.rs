@@ -13,8 +13,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
-use trailsql_ingest::lake::Lake;
-use trailsql_ingest::schema::{PARTITION_COLUMNS, Table};
+use trailsql_lake::Lake;
+use trailsql_lake::schema::{PARTITION_COLUMNS, Table};
 
 use crate::Result;
 use crate::table::LakeTable;
@@ -87,7 +87,7 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     // What `ingest --verify` found about each source object, to keep queries to verified
     // events: `WHERE sourceobject IN (SELECT sourceobject FROM cloudtrail_sources WHERE
     // verdict = 'valid')`.
-    let sources = trailsql_ingest::verify::SOURCES_TABLE;
+    let sources = trailsql_lake::sources::SOURCES_TABLE;
     let url = match &lake.local_root {
         Some(root) => {
             let dir = root.join(sources);
@@ -100,10 +100,44 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
-        .with_schema(trailsql_ingest::verify::sources_schema());
+        .with_schema(trailsql_lake::sources::sources_schema());
     let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
     ctx.register_table(sources, provider.clone())?;
     ctx.register_table(TableReference::partial("default", sources), provider)?;
+    register_inferred(&ctx, &lake, "detections").await?;
     crate::dialect::register(&ctx);
     Ok(ctx)
+}
+
+/// Register a small table of the lake whose files carry their own schema (`detections`,
+/// written by `trailsql detect --new`), when it has any files.
+async fn register_inferred(ctx: &SessionContext, lake: &Lake, name: &str) -> Result<()> {
+    let url = match &lake.local_root {
+        Some(root) => {
+            let dir = root.join(name);
+            let any = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+            if !any {
+                return Ok(());
+            }
+            ListingTableUrl::parse(format!("{}/", dir.display()))?
+        }
+        None => ListingTableUrl::parse(format!("{}/{name}/", lake.url))?,
+    };
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new(url).with_listing_options(options);
+    let Ok(config) = config.infer_schema(&ctx.state()).await else {
+        return Ok(());
+    };
+    if config
+        .file_schema
+        .as_ref()
+        .is_none_or(|s| s.fields().is_empty())
+    {
+        return Ok(());
+    }
+    let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+    ctx.register_table(name, provider.clone())?;
+    ctx.register_table(TableReference::partial("default", name), provider)?;
+    Ok(())
 }

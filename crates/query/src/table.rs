@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
     Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown, col, lit,
 };
 use datafusion::physical_plan::ExecutionPlan;
-use trailsql_ingest::schema::{CLUSTER_KEYS, column_name};
+use trailsql_lake::schema::{CLUSTER_KEYS, column_name};
 
 #[derive(Debug)]
 pub struct LakeTable {

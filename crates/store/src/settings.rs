@@ -68,6 +68,21 @@ impl S3Settings {
     }
 }
 
+static SETTINGS: OnceLock<S3Settings> = OnceLock::new();
+
+/// Install the process's S3 settings (once, before any store is built). A second call is
+/// an error: stores already built would disagree with the new settings.
+pub fn install_settings(settings: S3Settings) -> Result<()> {
+    SETTINGS
+        .set(settings)
+        .map_err(|_| Error::Settings("S3 settings were already installed".into()))
+}
+
+/// The process's S3 settings (the defaults when none were installed).
+pub fn settings() -> &'static S3Settings {
+    SETTINGS.get_or_init(S3Settings::default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,19 +113,4 @@ mod tests {
         let e = s.set_profile("trail", "security").unwrap_err().to_string();
         assert!(e.contains("\"log-archive\" and \"security\""), "{e}");
     }
-}
-
-static SETTINGS: OnceLock<S3Settings> = OnceLock::new();
-
-/// Install the process's S3 settings (once, before any store is built). A second call is
-/// an error: stores already built would disagree with the new settings.
-pub fn install_settings(settings: S3Settings) -> Result<()> {
-    SETTINGS
-        .set(settings)
-        .map_err(|_| Error::Settings("S3 settings were already installed".into()))
-}
-
-/// The process's S3 settings (the defaults when none were installed).
-pub fn settings() -> &'static S3Settings {
-    SETTINGS.get_or_init(S3Settings::default)
 }

@@ -407,6 +407,7 @@ pub async fn verify(opts: &VerifyOptions) -> Result<Report> {
         regions: opts.regions.clone(),
         digests: true,
         concurrency: opts.parallelism,
+        listed: None,
     };
     let mut index: HashMap<String, SourceObject> = HashMap::new();
     let mut unreadable = Vec::new();
@@ -907,56 +908,15 @@ fn check_digest(
 
 /// The lake table recording, per source log object, the verdict of `ingest --verify`: rows
 /// join `cloudtrail.sourceobject`; each verification run appends one file.
-pub const SOURCES_TABLE: &str = "cloudtrail_sources";
-
-pub fn sources_schema() -> arrow::datatypes::SchemaRef {
-    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-    Arc::new(Schema::new(vec![
-        Field::new("sourceobject", DataType::Utf8, false),
-        Field::new("verdict", DataType::Utf8, false),
-        Field::new("detail", DataType::Utf8, true),
-        Field::new("digest", DataType::Utf8, true),
-        Field::new(
-            "verifiedat",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-    ]))
-}
-
-/// The report's log verdicts as a Parquet file of [`SOURCES_TABLE`].
-pub fn sources_parquet(report: &Report, at: DateTime<Utc>) -> Result<Vec<u8>> {
-    use arrow::array::{StringArray, TimestampMicrosecondArray};
-    let logs: Vec<&ObjectReport> = report.log_verdicts().collect();
-    let schema = sources_schema();
-    let batch = arrow::record_batch::RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                logs.iter().map(|o| &o.object),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                logs.iter().map(|o| o.verdict.as_str()),
-            )),
-            Arc::new(StringArray::from_iter(
-                logs.iter()
-                    .map(|o| (!o.detail.is_empty()).then_some(o.detail.as_str())),
-            )),
-            Arc::new(StringArray::from_iter(
-                logs.iter().map(|o| o.digest.as_deref()),
-            )),
-            Arc::new(
-                TimestampMicrosecondArray::from(vec![at.timestamp_micros(); logs.len()])
-                    .with_timezone("UTC"),
-            ),
-        ],
-    )?;
-    let mut out = Vec::new();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props))?;
-    w.write(&batch)?;
-    w.close()?;
-    Ok(out)
+/// The report's log verdicts, as the lake's `cloudtrail_sources` table records them.
+pub fn source_verdicts(report: &Report) -> Vec<trailsql_lake::sources::Verdict<'_>> {
+    report
+        .log_verdicts()
+        .map(|o| trailsql_lake::sources::Verdict {
+            object: &o.object,
+            verdict: o.verdict.as_str(),
+            detail: (!o.detail.is_empty()).then_some(o.detail.as_str()),
+            digest: o.digest.as_deref(),
+        })
+        .collect()
 }

@@ -22,7 +22,7 @@ use datafusion::sql::sqlparser::ast::{
     SetExpr, Statement, Subscript, Value, VisitMut, VisitorMut,
 };
 use std::ops::ControlFlow;
-use trailsql_ingest::schema::{self, Kind, Spec};
+use trailsql_lake::schema::{self, Kind, Spec};
 
 /// Rewrite every field access of a statement in place.
 pub fn rewrite_access(statement: &mut Statement) -> Result<()> {

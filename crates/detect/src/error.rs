@@ -1,0 +1,29 @@
+//! The detect error: what stops a `detect` run. A rule that cannot be loaded or compiled is
+//! not an error of the run: it is reported with its path and reason (see [`crate::RuleIssue`]).
+//! Other crates' errors are transparent: their text and causes are printed once.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad command line or option (exit status 2).
+    #[error("{0}")]
+    Usage(String),
+    /// `--rules PATH` that cannot be read.
+    #[error("rules {path}: {reason}")]
+    Rules { path: String, reason: String },
+    #[error(transparent)]
+    Query(#[from] trailsql_query::Error),
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Ingest(#[from] trailsql_ingest::Error),
+    #[error(transparent)]
+    Lake(#[from] trailsql_lake::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
