@@ -57,6 +57,9 @@ TARGETS = {
     "lake_vs_gzip": ("<=", 0.6),
     "peak_rss_at_scale_gib": ("<", 1.0),
     "peak_rss_scale_vs_base": ("<=", 1.2),
+    # Issue 18: the console, time at the server (the API's own elapsed_ms), in ms.
+    "console_history_one_day_ms": ("<", 300.0),
+    "console_dashboard_30d_ms": ("<", 300.0),
     # Issue 15: ~800 Sigma rules in one detect run against one scan of the columns they read.
     "detect_vs_scan": ("<=", 3.0),
 }
@@ -580,6 +583,55 @@ def volume(summary: dict) -> dict:
     return {k: summary[k] for k in ("records", "json_bytes", "objects_read")}
 
 
+def measure_console(trailsql: Path, lake: Path, runs: int, params: dict[str, str],
+                    days: int) -> dict:
+    """`trailsql serve` on the lake: Event history with a one-day window and a filter (a
+    page of 100 newest events, and the count beside it, as the page asks for both), and the
+    dashboard of the whole 30-day window, each the median of `runs` requests after one
+    untimed request. The figure is the server's own `elapsed_ms` (planning, scanning and
+    JSON), and the wall time of the request from here beside it."""
+    import urllib.parse
+    import urllib.request
+
+    proc = subprocess.Popen([str(trailsql), "--lake", str(lake), "serve", "--listen",
+                             "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = ""
+        for line in proc.stdout:
+            if line.strip().startswith("http://"):
+                url = line.strip().rstrip("/")
+                break
+        if not url:
+            raise Failed("trailsql serve printed no URL")
+
+        def timed(path: str, query: dict[str, str]) -> dict:
+            samples = []
+            for i in range(runs + 1):
+                start = time.perf_counter()
+                with urllib.request.urlopen(f"{url}{path}?{urllib.parse.urlencode(query)}",
+                                            timeout=600) as r:
+                    body = json.load(r)
+                wall = (time.perf_counter() - start) * 1e3
+                if i:
+                    samples.append((body["elapsed_ms"], wall))
+            return {"server_ms_median": statistics.median(s for s, _ in samples),
+                    "wall_ms_median": statistics.median(w for _, w in samples),
+                    "server_ms": [s for s, _ in samples]}
+
+        day = {"since": params["day"], "until": params["next_day"], "principal": params["arn"]}
+        page = timed("/api/events", {**day, "limit": "100"})
+        count = timed("/api/events/count", day)
+        end = (START + dt.timedelta(days=days)).isoformat()
+        dashboard = timed("/api/dashboard", {"since": START.isoformat(), "until": end})
+        log(f"console: history page {page['server_ms_median']:.0f} ms, count "
+            f"{count['server_ms_median']:.0f} ms, dashboard {dashboard['server_ms_median']:.0f} ms")
+        return {"history_page": page, "history_count": count, "dashboard_30d": dashboard,
+                "filter": day}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 # ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
@@ -603,6 +655,12 @@ def ratios(res: dict) -> dict:
         "duckdb_parquet_vs_gzip": res["storage"]["duckdb_parquet_bytes"]
         / res["storage"]["gz_bytes_logs"],
     }
+    console = res.get("console")
+    if console:
+        # The page asks for a page and its count at once: the slower of the two is the answer.
+        out["console_history_one_day_ms"] = max(console["history_page"]["server_ms_median"],
+                                                console["history_count"]["server_ms_median"])
+        out["console_dashboard_30d_ms"] = console["dashboard_30d"]["server_ms_median"]
     if "detect" in res:
         out["detect_vs_scan"] = res["detect"]["detect_vs_scan"]
     scale = res.get("scale")
@@ -648,6 +706,15 @@ def print_report(res: dict) -> None:
         ("storage: DuckDB's Parquet / gzip input", "duckdb_parquet_vs_gzip",
          f"{store['duckdb_parquet_bytes'] / mib:.1f} MiB"),
     ]
+    if "console" in res:
+        c = res["console"]
+        rows += [
+            ("console: Event history, one day and a filter (ms)", "console_history_one_day_ms",
+             f"page {c['history_page']['server_ms_median']:.0f} ms, count "
+             f"{c['history_count']['server_ms_median']:.0f} ms at the server"),
+            ("console: dashboard of 30 days (ms)", "console_dashboard_30d_ms",
+             f"wall {c['dashboard_30d']['wall_ms_median']:.0f} ms"),
+        ]
     if "scale" in res:
         s = res["scale"]
         duckdb_rss = max(ing["duckdb"]["max_rss_bytes"]) / GIB
@@ -723,6 +790,13 @@ def markdown(res: dict) -> str:
         "lake_vs_gzip")
     row("storage: DuckDB's Parquet / gzip input",
         f"{store['duckdb_parquet_bytes'] / mib:.1f} MiB", "duckdb_parquet_vs_gzip")
+    if "console" in res:
+        c = res["console"]
+        row("console: Event history, one day and a filter, ms at the server",
+            f"page {c['history_page']['server_ms_median']:.0f} ms, count "
+            f"{c['history_count']['server_ms_median']:.0f} ms", "console_history_one_day_ms")
+        row("console: dashboard of 30 days, ms at the server",
+            f"wall {c['dashboard_30d']['wall_ms_median']:.0f} ms", "console_dashboard_30d_ms")
     if "scale" in res:
         s = res["scale"]
         row("ingest peak RSS, GiB",
@@ -882,6 +956,9 @@ def compare() -> int:
     ap.add_argument("--duckdb", help="the DuckDB CLI to run (default: the duckdb-cli package's)")
     ap.add_argument("--markdown-from", type=Path, metavar="RESULTS",
                     help="print a results file as the README's Markdown tables, measure nothing")
+    ap.add_argument("--console-only", action="store_true",
+                    help="measure only the console (trailsql serve) on the main data set's lake, "
+                         "ingesting it first if it is missing; print the figures, write nothing")
     ap.add_argument("--detect-only", action="store_true",
                     help="measure only `trailsql detect` (generated rules + SigmaHQ's) against "
                          "one scan, on the --events data set (ingested if its lake is missing)")
@@ -924,6 +1001,14 @@ def compare() -> int:
         return 0
 
     trailsql, gen = build(args.no_build, args.bin_dir)
+    if args.console_only:
+        home, _ = dataset(gen, args.data_dir, args.events, args.days)
+        if not (home / "lake" / "cloudtrail").is_dir():
+            trailsql_ingest(trailsql, home / "lake", home / "src")
+        params = pick_parameters(trailsql, home / "lake", args.days)
+        print(json.dumps(measure_console(trailsql, home / "lake", args.runs, params, args.days),
+                         indent=2))
+        return 0
     if args.detect_only:
         home, _ = dataset(gen, args.data_dir, args.events, args.days)
         if not (home / "lake" / "cloudtrail").is_dir():
@@ -968,6 +1053,7 @@ def compare() -> int:
     res["query_parameters"] = params
     res["queries"], mismatches = measure_queries(trailsql, duckdb, home, args.runs,
                                                  args.raw_runs, params)
+    res["console"] = measure_console(trailsql, home / "lake", args.runs, params, args.days)
     if args.scale_events:
         big, big_summary = dataset(gen, args.data_dir, args.scale_events, args.days)
         # The base is the ingest measured above.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests use from PyPI when it is missing (pyarrow and
 # DuckDB, the third-party readers the lake is checked against; moto, the S3 server on
-# loopback), then runs every test of the workspace and ends with one line totalling them
-# (cargo prints one line per test binary). The DuckDB httpfs venv is kept in
+# loopback; Playwright and Debian's chromium for the console's browser test), then runs every
+# test of the workspace and ends with one line totalling them (cargo prints one line per test
+# binary). The DuckDB httpfs venv is kept in
 # ~/.cache/trailsql/duckdb-httpfs (TRAILSQL_DUCKDB_HTTPFS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,18 @@ fi
 # A real S3-compatible server on loopback for the S3 tests.
 if ! command -v moto_server >/dev/null || ! python3 -c 'import boto3' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check 'moto[server]'
+fi
+# The console's browser test: Debian's Chromium driven by Playwright for Python (Playwright's
+# own browser download is not used).
+if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+    else
+        sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null
+    fi
+fi
+if ! python3 -c 'import playwright' 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check playwright
 fi
 # DuckDB reading a lake in S3 needs its httpfs extension, which PyPI has only for DuckDB 1.5:
 # a venv of its own, so the main DuckDB stays current.

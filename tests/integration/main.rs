@@ -14,6 +14,7 @@ mod repl;
 mod reports;
 mod s3;
 mod s3_credentials;
+mod serve;
 mod shapes;
 mod shared_samples;
 mod slt;

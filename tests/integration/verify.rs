@@ -853,3 +853,45 @@ fn chains_made_by_an_independent_implementation_get_the_expected_verdicts() {
     }
     assert_eq!(scenarios, 6);
 }
+
+/// The console's event detail shows the verdict on the event's source object.
+#[test]
+fn serve_shows_the_digest_verdict_of_an_events_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = build(&dir.path().join("b"), Build::default());
+    let forged = json!({"Records": [{"eventVersion": "1.08", "eventTime": "2024-03-01T23:40:00Z",
+        "eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "awsRegion": REGION,
+        "eventID": "ffffffff-0000-0000-0000-000000000000", "recipientAccountId": ACCOUNT}]});
+    write(&t.root, &t.logs[3], &gzip(forged.to_string().as_bytes()));
+    let lake = dir.path().join("lake");
+    let out = bin()
+        .arg("--lake")
+        .arg(&lake)
+        .args(["ingest", "--quiet", "--verify", "--public-keys"])
+        .arg(default_keys(dir.path()))
+        .arg(&t.root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = crate::serve::start_server(&lake, &[]);
+    let e = crate::serve::get(&server, "/api/event/ffffffff-0000-0000-0000-000000000000").json();
+    assert_eq!(e["record"], forged["Records"][0]);
+    assert_eq!(e["verdict"]["verdict"], "modified", "{e:#}");
+    assert!(e["source_object"].as_str().unwrap().ends_with(&t.logs[3]));
+    let valid = crate::common::scalar(
+        &lake,
+        "SELECT eventid FROM cloudtrail WHERE eventid <> 'ffffffff-0000-0000-0000-000000000000' LIMIT 1",
+    );
+    let e = crate::serve::get(&server, &format!("/api/event/{valid}")).json();
+    assert_eq!(e["verdict"]["verdict"], "valid", "{e:#}");
+    assert!(
+        e["verdict"]["digest"]
+            .as_str()
+            .is_some_and(|d| d.contains("Digest")),
+        "{e:#}"
+    );
+}

@@ -85,6 +85,8 @@ enum Command {
     Verify(VerifyArgs),
     /// The lake's state: each table's Delta version, files, rows, bytes, dates, small files
     Lake(LakeArgs),
+    /// The web console: Event history, dashboards and SQL in the browser
+    Serve(ServeArgs),
     /// Run Sigma detection rules over the lake (the shipped ones, or --rules)
     Detect(DetectArgs),
 }
@@ -94,6 +96,26 @@ struct LakeArgs {
     /// Print the state as JSON
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on: HOST:PORT, [V6]:PORT or a port (on 127.0.0.1). Off loopback,
+    /// every request needs the token printed in the URL at start
+    #[arg(long, default_value = "127.0.0.1:8642")]
+    listen: String,
+    /// Require this token (default: none on loopback, a random one elsewhere)
+    #[arg(long, env = "TRAILSQL_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Open the console in the desktop's browser
+    #[arg(long)]
+    open: bool,
+    /// Rows kept of one SQL result in the console
+    #[arg(long, default_value_t = 10_000)]
+    max_rows: usize,
+    /// Seconds one console query may run before it is stopped
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -238,6 +260,24 @@ struct LookupArgs {
     /// true or false
     #[arg(long)]
     read_only: Option<bool>,
+    /// awsRegion
+    #[arg(long)]
+    region: Option<String>,
+    /// sourceIPAddress
+    #[arg(long)]
+    source_ip: Option<String>,
+    /// errorCode
+    #[arg(long)]
+    error_code: Option<String>,
+    /// recipientAccountId
+    #[arg(long)]
+    account: Option<String>,
+    /// userIdentity.arn
+    #[arg(long)]
+    principal: Option<String>,
+    /// userIdentity.type (Root, IAMUser, AssumedRole, AWSService, ...)
+    #[arg(long)]
+    user_type: Option<String>,
     /// Start of the window [default: 90 days ago, as the console]
     #[arg(long, default_value = "90d")]
     since: String,
@@ -354,6 +394,9 @@ fn is_usage(e: &anyhow::Error) -> bool {
     ) || matches!(
         e.downcast_ref::<trailsql_ingest::Error>(),
         Some(trailsql_ingest::Error::InvalidTime(_))
+    ) || matches!(
+        e.downcast_ref::<trailsql_serve::Error>(),
+        Some(trailsql_serve::Error::Address(_))
     )
 }
 
@@ -685,6 +728,12 @@ async fn dispatch(
                 resource_name: a.resource_name,
                 access_key_id: a.access_key_id,
                 read_only: a.read_only,
+                region: a.region,
+                source_ip: a.source_ip,
+                error_code: a.error_code,
+                account: a.account,
+                principal: a.principal,
+                user_type: a.user_type,
             };
             let since = parse_user_time(&a.since, now)?;
             let until = a
@@ -697,6 +746,16 @@ async fn dispatch(
                 &lake, &filters, since, until, a.limit, a.format, &mut out,
             )
             .await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Serve(a)) => {
+            let mut opts = trailsql_serve::ServeOptions::new(lake);
+            opts.listen = a.listen;
+            opts.token = a.token;
+            opts.open = a.open;
+            opts.max_rows = a.max_rows.max(1);
+            opts.timeout = std::time::Duration::from_secs(a.timeout_secs.max(1));
+            trailsql_serve::serve(&opts, &mut std::io::stdout()).await?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

@@ -206,6 +206,25 @@ pub(crate) fn write_parquet(
     Ok(())
 }
 
+/// One result as a Parquet file, to any `Write` (encoded in memory first: Parquet's writer
+/// needs a `Send` sink).
+pub fn parquet_into(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    out: &mut dyn Write,
+) -> Result<()> {
+    let parquet_err = |e: parquet::errors::ParquetError| crate::Error::Usage(e.to_string());
+    let mut buf = Vec::new();
+    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, schema.clone(), None)
+        .map_err(parquet_err)?;
+    for b in batches {
+        w.write(b).map_err(parquet_err)?;
+    }
+    w.close().map_err(parquet_err)?;
+    out.write_all(&buf)?;
+    Ok(())
+}
+
 /// CSV has no nested values: structs, lists and maps are written as their display text.
 pub(crate) fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
     use arrow::datatypes::{DataType, Field, Schema};

@@ -6,6 +6,7 @@ pub mod combined;
 pub mod ddl;
 pub mod dialect;
 mod error;
+pub mod event;
 pub mod fit;
 pub mod format;
 pub mod lookup;
@@ -18,5 +19,8 @@ pub mod table;
 pub use error::{Error, Result};
 pub use format::OutputFormat;
 pub use repl::{ReplOptions, default_history, run_repl};
-pub use runner::{SqlOptions, SqlSource, parse_param, query, run_sources, run_sql};
+pub use runner::{
+    SqlOptions, SqlSource, parse_param, parse_statements, query, query_with, run_sources, run_sql,
+    statement_frame,
+};
 pub use session::open_session;

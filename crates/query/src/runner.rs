@@ -209,35 +209,70 @@ pub(crate) async fn for_each_statement(
     opts: &SqlOptions,
     mut each: impl FnMut(arrow::datatypes::SchemaRef, Vec<arrow::array::RecordBatch>) -> Result<()>,
 ) -> Result<()> {
-    let statements = DFParser::parse_sql_with_dialect(sql, &GenericDialect {}).map_err(|e| {
-        Error::Statement {
-            index: 1,
-            sql: one_line(sql),
-            message: one_line(&e.to_string()),
-        }
-    })?;
-    for (i, mut statement) in statements.into_iter().enumerate() {
+    for (i, statement) in parse_statements(sql)?.into_iter().enumerate() {
         let text = statement.to_string();
-        let fail = |e: datafusion::error::DataFusionError| Error::Statement {
+        let df = statement_frame(ctx, i + 1, statement, &opts.params).await?;
+        let schema = df.schema().inner().clone();
+        let batches = df.collect().await.map_err(|e| Error::Statement {
             index: i + 1,
             sql: one_line(&text),
             message: one_line(&e.strip_backtrace()),
-        };
-        rewrite(&mut statement).map_err(fail)?;
-        let mut plan = ctx
-            .state()
-            .statement_to_plan(statement)
-            .await
-            .map_err(fail)?;
-        if !opts.params.is_empty() {
-            plan = bind(plan, &opts.params).map_err(fail)?;
-        }
-        let df = ctx.execute_logical_plan(plan).await.map_err(fail)?;
-        let schema = df.schema().inner().clone();
-        let batches = df.collect().await.map_err(fail)?;
+        })?;
         each(schema, batches)?;
     }
     Ok(())
+}
+
+/// Split SQL text into statements with DataFusion's parser (the dialect every entry point
+/// uses), for a caller that looks at each statement before it runs (the web console keeps to
+/// read-only ones).
+pub fn parse_statements(sql: &str) -> Result<Vec<datafusion::sql::parser::Statement>> {
+    DFParser::parse_sql_with_dialect(sql, &GenericDialect {})
+        .map(Vec::from)
+        .map_err(|e| Error::Statement {
+            index: 1,
+            sql: one_line(sql),
+            message: one_line(&e.to_string()),
+        })
+}
+
+/// Plan one parsed statement (dialect rewrites applied, `params` bound): a DataFrame the
+/// caller collects or streams. For a DDL or `SET` statement, planning is doing.
+pub async fn statement_frame(
+    ctx: &SessionContext,
+    index: usize,
+    mut statement: datafusion::sql::parser::Statement,
+    params: &[(String, String)],
+) -> Result<datafusion::dataframe::DataFrame> {
+    let text = statement.to_string();
+    let fail = |e: datafusion::error::DataFusionError| Error::Statement {
+        index,
+        sql: one_line(&text),
+        message: one_line(&e.strip_backtrace()),
+    };
+    rewrite(&mut statement).map_err(fail)?;
+    let mut plan = ctx
+        .state()
+        .statement_to_plan(statement)
+        .await
+        .map_err(fail)?;
+    if !params.is_empty() {
+        plan = bind(plan, params).map_err(fail)?;
+    }
+    ctx.execute_logical_plan(plan).await.map_err(fail)
+}
+
+/// Run one statement with bound `params` (dialect rewrites applied) and collect its result.
+pub async fn query_with(
+    ctx: &SessionContext,
+    sql: &str,
+    params: &[(String, String)],
+) -> Result<(arrow::datatypes::SchemaRef, Vec<arrow::array::RecordBatch>)> {
+    let opts = SqlOptions {
+        format: OutputFormat::Table,
+        params: params.to_vec(),
+    };
+    collect_last(ctx, sql, &opts).await
 }
 
 fn one_line(s: &str) -> String {
