@@ -86,9 +86,11 @@ fn kill_9_at_random_moments_then_a_normal_run_gives_the_uninterrupted_lake() {
         committed.to_string()
     );
     if lake.join("cloudtrail/_delta_log").exists() {
+        // os._exit: the reader's threads can abort the interpreter's teardown (delta-rs
+        // issue 2184) after the answer is printed.
         let out = std::process::Command::new("python3")
             .arg("-c")
-            .arg("import sys; from deltalake import DeltaTable; print(DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows)")
+            .arg("import os, sys; from deltalake import DeltaTable; print(DeltaTable(sys.argv[1]).to_pyarrow_table().num_rows, flush=True); os._exit(0)")
             .arg(lake.join("cloudtrail"))
             .output()
             .expect("python3 runs");
