@@ -217,18 +217,18 @@ def sql_checks(args, page, shots: Path) -> None:
     check("read-only" in err and "DROP TABLE" in err, f"a write statement is refused: {err!r}")
 
     # A shipped report, one click away with its parameters.
-    page.select_option("#report-select", "cis-console-login-without-mfa")
+    page.select_option("#report-select", "console-logins")
     page.fill("#report-params input[name=since]", SINCE + "Z")
     page.fill("#report-params input[name=until]", UNTIL + "Z")
     page.click("#run-sql")
     expect(page.locator("#sql-status")).to_have_text(re.compile("rows"), timeout=60000)
     rows = page.locator("#sql-result tbody tr").count()
-    out = cli(args, args.trailsql, args.lake, "report", "cis-console-login-without-mfa", "--since", SINCE + "Z",
+    out = cli(args, args.trailsql, args.lake, "report", "console-logins", "--since", SINCE + "Z",
               "--until", UNTIL + "Z", "--format", "json")
     # The report's rows: the JSON array after its `== id: title` line.
     expected = next((json.loads(l) for l in out.splitlines() if l.startswith("[")), [])
     check(rows == len(expected) and rows > 0,
-          f"report cis-console-login-without-mfa: {rows} rows, trailsql report {len(expected)}")
+          f"report console-logins: {rows} rows, trailsql report {len(expected)}")
     history = page.locator("#sql-history li").count()
     check(history >= 2, f"the history lists the statements run ({history})")
 

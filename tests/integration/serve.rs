@@ -462,43 +462,29 @@ fn serve_dashboard_panels_count_what_their_links_select() {
         }
     }
     assert!(checked > 30, "{checked} rows checked");
-    // Findings from the shipped detection reports agree with `trailsql report`.
+    // Findings of the shipped Sigma rules agree with `trailsql detect` over the same window.
     let f = get(&server, &format!("/api/findings?{window}")).json();
-    assert_eq!(f["source"], "reports");
+    assert_eq!(f["source"], "rules");
+    let root_rule = "c1f5881f-08ac-5930-ba70-5bda272c6dc9"; // crates/detect/rules/cis-root-account-usage.yml
     let root = f["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|x| x["id"] == "cis-root-account-usage")
+        .find(|x| x["id"] == root_rule)
         .unwrap();
     let o = bin()
         .arg("--lake")
         .arg(&lake)
         .args([
-            "report",
-            "cis-root-account-usage",
-            "--since",
-            since,
-            "--until",
-            until,
-            "--format",
-            "json",
+            "detect", "--since", since, "--until", until, "--format", "json",
         ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout);
-    // The report's rows: the JSON array after its `== id: title` line.
-    let report_rows: Vec<Value> = text
-        .lines()
-        .find(|l| l.starts_with('['))
-        .map(|l| serde_json::from_str(l).unwrap())
-        .unwrap_or_default();
-    assert!(
-        !report_rows.is_empty(),
-        "the samples have root activity: {text}"
-    );
-    assert_eq!(root["count"], json!(report_rows.len()));
+    let rows: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let expected = rows.iter().filter(|r| r["rule_id"] == root_rule).count();
+    assert!(expected > 0, "the samples have root activity");
+    assert_eq!(root["count"], json!(expected));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Findings of a window for the dashboard, by level and ATT&CK tactic: from the `detections`
-//! table (written by `trailsql detect`) when the lake has one, otherwise from the shipped
-//! detection reports, run over the window as `trailsql report` runs them.
+//! table (written by `trailsql detect --new`) when the lake has one, otherwise from the shipped
+//! Sigma rules run over the window as `trailsql detect` runs them, and the shipped detection
+//! reports run as `trailsql report` runs them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use trailsql_query::report::{Kind, Report, catalog};
 
@@ -60,7 +62,9 @@ pub async fn findings(
     let mut out = if state.ctx.table_exist("detections").unwrap_or(false) {
         from_detections(&state, &params).await?
     } else {
-        from_reports(&state, &params).await?
+        let mut list = from_rules(&state, since, until).await?;
+        list.extend(from_reports(&state, &params).await?);
+        summarise("rules", list)
     };
     out["elapsed_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
     Ok(Json(out))
@@ -123,7 +127,42 @@ async fn from_detections(state: &AppState, params: &[(String, String)]) -> Resul
     Ok(summarise("detections", list))
 }
 
-async fn from_reports(state: &AppState, params: &[(String, String)]) -> Result<Value, ApiError> {
+/// The shipped Sigma rules over the window, one entry per rule (those that found nothing too).
+async fn from_rules(
+    state: &AppState,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Vec<Value>, ApiError> {
+    let detect_error = |e: trailsql_detect::Error| {
+        ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    };
+    let set = trailsql_detect::rules::load(&[]).map_err(detect_error)?;
+    let plan = trailsql_detect::plan::Plan::new(&set);
+    let window = trailsql_detect::run::window_sql(Some(since), Some(until));
+    let found = trailsql_detect::run::evaluate(&state.ctx, &plan, &window)
+        .await
+        .map_err(detect_error)?;
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &found {
+        *counts.entry(f.rule.id.as_str()).or_default() += 1;
+    }
+    Ok(plan
+        .detections
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.rule.id, "title": d.rule.title, "level": d.rule.level,
+                "tactics": d.rule.tactics(),
+                "count": counts.get(d.rule.id.as_str()).copied().unwrap_or(0),
+            })
+        })
+        .collect())
+}
+
+async fn from_reports(
+    state: &AppState,
+    params: &[(String, String)],
+) -> Result<Vec<Value>, ApiError> {
     // Detection reports that need nothing but the window (the others ask for a principal
     // or a key: investigations to start from the SQL editor).
     let reports: Vec<Report> = catalog(None)?
@@ -145,7 +184,7 @@ async fn from_reports(state: &AppState, params: &[(String, String)]) -> Result<V
             })
         })
         .collect();
-    Ok(summarise("reports", list))
+    Ok(list)
 }
 
 /// Totals by level and by tactic beside the list.
