@@ -221,10 +221,10 @@ fn prune(state: &dyn Session, files: Vec<DataFile>, filters: &[Expr]) -> Result<
     Ok(files)
 }
 
-/// The narrowest `[lo, hi]` (microseconds) that the filters' conjuncts on `eventtime` allow.
-fn time_bounds(filters: &[Expr]) -> (Option<i64>, Option<i64>) {
-    let mut lows = Vec::new();
-    let mut highs = Vec::new();
+/// The filters' conjuncts on `eventtime` as bounds: `eventtime OP t` (microseconds), with
+/// `OP` one of `>`, `>=`, `<`, `<=`, `=` (a BETWEEN gives `>=` and `<=`).
+fn eventtime_bounds(filters: &[Expr]) -> Vec<(Operator, i64)> {
+    let mut out = Vec::new();
     for f in filters {
         for conj in split_conjunction(f) {
             match conj {
@@ -236,15 +236,17 @@ fn time_bounds(filters: &[Expr]) -> (Option<i64>, Option<i64>) {
                     } else {
                         continue;
                     };
-                    let Some(t) = t else { continue };
-                    match op {
-                        Operator::Gt | Operator::GtEq => lows.push(t),
-                        Operator::Lt | Operator::LtEq => highs.push(t),
-                        Operator::Eq => {
-                            lows.push(t);
-                            highs.push(t);
-                        }
-                        _ => {}
+                    if let Some(t) = t
+                        && matches!(
+                            op,
+                            Operator::Gt
+                                | Operator::GtEq
+                                | Operator::Lt
+                                | Operator::LtEq
+                                | Operator::Eq
+                        )
+                    {
+                        out.push((op, t));
                     }
                 }
                 Expr::Between(Between {
@@ -253,14 +255,30 @@ fn time_bounds(filters: &[Expr]) -> (Option<i64>, Option<i64>) {
                     low,
                     high,
                 }) if is_eventtime(expr) => {
-                    lows.extend(micros(low));
-                    highs.extend(micros(high));
+                    out.extend(micros(low).map(|t| (Operator::GtEq, t)));
+                    out.extend(micros(high).map(|t| (Operator::LtEq, t)));
                 }
                 _ => {}
             }
         }
     }
-    (lows.into_iter().max(), highs.into_iter().min())
+    out
+}
+
+/// The narrowest `[lo, hi]` (microseconds) that the filters' conjuncts on `eventtime` allow.
+fn time_bounds(filters: &[Expr]) -> (Option<i64>, Option<i64>) {
+    let bounds = eventtime_bounds(filters);
+    let lo = bounds
+        .iter()
+        .filter(|(op, _)| matches!(op, Operator::Gt | Operator::GtEq | Operator::Eq))
+        .map(|(_, t)| *t)
+        .max();
+    let hi = bounds
+        .iter()
+        .filter(|(op, _)| matches!(op, Operator::Lt | Operator::LtEq | Operator::Eq))
+        .map(|(_, t)| *t)
+        .min();
+    (lo, hi)
 }
 
 /// `col = literal` or `col IN (literals)` on a column the lake's files are sorted by first
@@ -281,45 +299,15 @@ fn is_clustered(e: &Expr) -> bool {
 
 /// Filters on the `date` partition implied by filters on `eventtime`.
 pub fn date_filters(filters: &[Expr]) -> Vec<Expr> {
-    let mut out = Vec::new();
-    for f in filters {
-        for conj in split_conjunction(f) {
-            match conj {
-                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                    let (op, t) = if is_eventtime(left) {
-                        (*op, micros(right))
-                    } else if is_eventtime(right) {
-                        (op.swap().unwrap_or(*op), micros(left))
-                    } else {
-                        continue;
-                    };
-                    let Some(t) = t else { continue };
-                    match op {
-                        Operator::Gt | Operator::GtEq => out.push(col("date").gt_eq(lit(day(t)))),
-                        Operator::Lt => out.push(col("date").lt_eq(lit(day(t - 1)))),
-                        Operator::LtEq => out.push(col("date").lt_eq(lit(day(t)))),
-                        Operator::Eq => out.push(col("date").eq(lit(day(t)))),
-                        _ => {}
-                    }
-                }
-                Expr::Between(Between {
-                    expr,
-                    negated: false,
-                    low,
-                    high,
-                }) if is_eventtime(expr) => {
-                    if let Some(lo) = micros(low) {
-                        out.push(col("date").gt_eq(lit(day(lo))));
-                    }
-                    if let Some(hi) = micros(high) {
-                        out.push(col("date").lt_eq(lit(day(hi))));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out
+    eventtime_bounds(filters)
+        .into_iter()
+        .map(|(op, t)| match op {
+            Operator::Gt | Operator::GtEq => col("date").gt_eq(lit(day(t))),
+            Operator::Lt => col("date").lt_eq(lit(day(t - 1))),
+            Operator::LtEq => col("date").lt_eq(lit(day(t))),
+            _ => col("date").eq(lit(day(t))),
+        })
+        .collect()
 }
 
 fn is_eventtime(e: &Expr) -> bool {
