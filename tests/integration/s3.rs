@@ -564,19 +564,20 @@ fn a_query_lists_nothing_under_the_data_folders() {
 }
 
 const DUCKDB_S3: &str = r#"
-import sys, glob, os, duckdb, duckdb_extension_httpfs
+import sys, glob, os, duckdb, duckdb_extension_httpfs, duckdb_extension_delta
 endpoint, ddl = sys.argv[1], sys.argv[2]
-ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__), "extensions", "*", "httpfs.duckdb_extension"))[0]
-c = duckdb.connect()
-c.execute(f"LOAD '{ext}'")
+c = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+for pkg, name in ((duckdb_extension_httpfs, "httpfs"), (duckdb_extension_delta, "delta")):
+    ext = glob.glob(os.path.join(os.path.dirname(pkg.__file__), "extensions", "*", name + ".duckdb_extension"))[0]
+    c.execute(f"LOAD '{ext}'")
 c.execute(f"CREATE SECRET (TYPE s3, KEY_ID 'test', SECRET 'test', ENDPOINT '{endpoint}', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')")
 c.execute(open(ddl).read())
 for row in c.execute("SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
     print(",".join(str(v) for v in row))
 "#;
 
-/// `trailsql ddl --engine duckdb` over a lake in a bucket: DuckDB (with httpfs, from the venv
-/// tests/run.sh makes) reads the same rows trailsql does.
+/// `trailsql ddl --engine duckdb` over a lake in a bucket: DuckDB (with its httpfs and delta
+/// extensions, from the venv tests/run.sh makes) reads the Delta tables' rows trailsql does.
 #[test]
 fn the_duckdb_ddl_reads_a_lake_in_a_bucket() {
     let venv = std::env::var("TRAILSQL_DUCKDB_HTTPFS").unwrap_or_else(|_| {
@@ -588,7 +589,7 @@ fn the_duckdb_ddl_reads_a_lake_in_a_bucket() {
     let python = std::path::Path::new(&venv).join("bin/python");
     assert!(
         python.exists(),
-        "DuckDB with httpfs: run tests/run.sh (it makes {venv})"
+        "DuckDB with httpfs and delta: run tests/run.sh (it makes {venv})"
     );
     let moto = start_moto();
     let tmp = tempfile::tempdir().unwrap();

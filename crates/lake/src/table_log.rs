@@ -107,7 +107,7 @@ impl LogStoreFactory for GivenStore {
     }
 }
 
-fn register_log_stores() {
+pub(crate) fn register_log_stores() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let s3 = url::Url::parse("s3://").expect("a valid URL");
