@@ -300,6 +300,19 @@ fn detections_is_a_delta_table_and_an_earlier_plain_one_is_adopted() {
     let table = lake.join("detections");
     assert_eq!(deltalake_rows(&table, &cols).len(), n);
     assert_eq!(deltalake_rows(&table, &cols), sorted_rows(&lake, query));
+    // `trailsql ddl` declares it too, and DuckDB reads it through the log.
+    let ddl = bin()
+        .arg("--lake")
+        .arg(&lake)
+        .args(["ddl", "--engine", "duckdb"])
+        .output()
+        .unwrap();
+    let ddl = String::from_utf8(ddl.stdout).unwrap();
+    assert!(ddl.contains("VIEW detections AS SELECT * FROM delta_scan("), "{ddl}");
+    assert_eq!(
+        crate::readers::duckdb_delta(&ddl, "SELECT count(*) FROM detections").trim(),
+        n.to_string()
+    );
 
     // As an earlier trailsql left it: the same file under its old name, no log.
     std::fs::remove_dir_all(table.join("_delta_log")).unwrap();

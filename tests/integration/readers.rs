@@ -212,6 +212,38 @@ print(con.execute("SELECT count(*) FROM cloudtrail_insights").fetchone()[0])
 print(con.execute("SELECT useridentity.sessioncontext.sessionissuer.arn FROM cloudtrail WHERE eventname = 'PutObject'").fetchone()[0])
 "#;
 
+/// Run `ddl` then `query` in DuckDB with its delta extension (the venv's); the query's rows,
+/// one line each, fields joined by commas.
+pub fn duckdb_delta(ddl: &str, query: &str) -> String {
+    let script = r#"
+import sys, glob, os, duckdb, duckdb_extension_delta
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__), "extensions", "*", "delta.duckdb_extension"))[0]
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{ext}'")
+con.execute(sys.stdin.read())
+for row in con.execute(sys.argv[1]).fetchall():
+    print(",".join(str(v) for v in row))
+"#;
+    let mut child = Command::new(duckdb_venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(query)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(ddl.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb delta: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The Python of the venv with DuckDB 1.5 and its httpfs and delta extensions that
 /// tests/run.sh makes (TRAILSQL_DUCKDB_HTTPFS).
 pub fn duckdb_venv_python() -> PathBuf {
