@@ -43,8 +43,9 @@ import compare  # noqa: E402 (benches/, next to this file)
 
 REPO = compare.REPO
 TARGETS = {"files_ratio": 1.2, "query_median_ratio": 1.2}
-# The delivery minute in a CloudTrail file name: ..._REGION_20240301T0005Z_SUFFIX.json.gz
-DELIVERED = re.compile(r"_(\d{8}T\d{2})\d{2}Z_")
+# The delivery time in a CloudTrail file name: ..._REGION_20240301T0005Z_SUFFIX.json.gz for
+# logs, ..._20240301T235019Z.json.gz for digests.
+DELIVERED = re.compile(r"_(\d{8}T\d{2})\d{2}(?:\d{2})?Z[_.]")
 
 
 def deliveries_by_hour(src: Path) -> dict[str, list[Path]]:

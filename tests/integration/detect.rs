@@ -308,7 +308,10 @@ fn detections_is_a_delta_table_and_an_earlier_plain_one_is_adopted() {
         .output()
         .unwrap();
     let ddl = String::from_utf8(ddl.stdout).unwrap();
-    assert!(ddl.contains("VIEW detections AS SELECT * FROM delta_scan("), "{ddl}");
+    assert!(
+        ddl.contains("VIEW detections AS SELECT * FROM delta_scan("),
+        "{ddl}"
+    );
     assert_eq!(
         crate::readers::duckdb_delta(&ddl, "SELECT count(*) FROM detections").trim(),
         n.to_string()
@@ -318,8 +321,15 @@ fn detections_is_a_delta_table_and_an_earlier_plain_one_is_adopted() {
     std::fs::remove_dir_all(table.join("_delta_log")).unwrap();
     let files = parquet_files(&table);
     assert_eq!(files.len(), 1);
-    std::fs::rename(&files[0], table.join("part-20240101T000000000000-42.parquet")).unwrap();
-    assert_eq!(scalar(&lake, "SELECT count(*) FROM detections"), n.to_string());
+    std::fs::rename(
+        &files[0],
+        table.join("part-20240101T000000000000-42.parquet"),
+    )
+    .unwrap();
+    assert_eq!(
+        scalar(&lake, "SELECT count(*) FROM detections"),
+        n.to_string()
+    );
 
     ingest_ok(
         &lake,

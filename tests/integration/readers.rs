@@ -234,7 +234,12 @@ for row in con.execute(sys.argv[1]).fetchall():
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(ddl.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ddl.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -347,7 +352,10 @@ fn ddl_for_every_engine_in_both_forms() {
         "{athena}"
     );
     let hive = ddl("athena", &["--hive"]);
-    assert!(hive.contains("once the lake is\n-- committed and vacuumed"), "{hive}");
+    assert!(
+        hive.contains("once the lake is\n-- committed and vacuumed"),
+        "{hive}"
+    );
     assert!(hive.contains(
         "'storage.location.template' = 's3://bucket/lake/cloudtrail/date=${date}/region=${region}'"
     ));

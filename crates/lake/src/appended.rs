@@ -126,7 +126,12 @@ impl AppendedTable {
     /// Parquet files in the table's folder that no log names: the table as an earlier
     /// trailsql wrote it, when it has no log.
     pub async fn plain_files(&self) -> Result<Vec<String>> {
-        Ok(self.list_plain().await?.into_iter().map(|f| f.path).collect())
+        Ok(self
+            .list_plain()
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .collect())
     }
 
     async fn list_plain(&self) -> Result<Vec<PlainFile>> {
@@ -331,13 +336,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
         // An earlier trailsql's table: a Parquet file, no log.
-        lake.put("t/part-20240101T000000000000-7.parquet", encode(&batch(&["a", "b"])).unwrap())
-            .await
-            .unwrap();
+        lake.put(
+            "t/part-20240101T000000000000-7.parquet",
+            encode(&batch(&["a", "b"])).unwrap(),
+        )
+        .await
+        .unwrap();
         // A file a writer put and never committed (it died): never adopted.
-        lake.put(&format!("t/{}", unique_name()), encode(&batch(&["x"])).unwrap())
-            .await
-            .unwrap();
+        lake.put(
+            &format!("t/{}", unique_name()),
+            encode(&batch(&["x"])).unwrap(),
+        )
+        .await
+        .unwrap();
         let mut t = AppendedTable::open(&lake, "t").await.unwrap();
         assert!(!t.exists());
         assert_eq!(t.adopt().await.unwrap(), 1);
@@ -349,11 +360,7 @@ mod tests {
         let t = AppendedTable::open(&lake, "t").await.unwrap();
         let mut files: Vec<String> = t.files().unwrap().into_iter().map(|f| f.0).collect();
         files.sort();
-        let mut want = vec![
-            "t/part-20240101T000000000000-7.parquet".to_owned(),
-            p1,
-            p2,
-        ];
+        let mut want = vec!["t/part-20240101T000000000000-7.parquet".to_owned(), p1, p2];
         want.sort();
         assert_eq!(files, want);
         let schema = t.schema().unwrap().unwrap();
@@ -364,9 +371,12 @@ mod tests {
     async fn the_first_append_creates_the_table_with_an_earlier_plain_tables_files() {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
-        lake.put("t/verified-20240101T000000.000001Z-0000002a.parquet", encode(&batch(&["a"])).unwrap())
-            .await
-            .unwrap();
+        lake.put(
+            "t/verified-20240101T000000.000001Z-0000002a.parquet",
+            encode(&batch(&["a"])).unwrap(),
+        )
+        .await
+        .unwrap();
         let mut t = AppendedTable::open(&lake, "t").await.unwrap();
         t.append(&batch(&["b"]), "r").await.unwrap();
         assert_eq!(t.files().unwrap().len(), 2);

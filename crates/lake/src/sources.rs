@@ -76,5 +76,8 @@ pub async fn append_verdicts(
 /// Convert a `cloudtrail_sources` table of an earlier trailsql (plain Parquet files) in
 /// place; how many files it adopted. For `trailsql lake upgrade`.
 pub async fn upgrade_sources(lake: &Lake) -> Result<usize> {
-    AppendedTable::open(lake, SOURCES_TABLE).await?.adopt().await
+    AppendedTable::open(lake, SOURCES_TABLE)
+        .await?
+        .adopt()
+        .await
 }

@@ -98,8 +98,7 @@ impl TableProvider for AppendedProvider {
                 version: None,
             }));
         }
-        let format = ParquetFormat::default()
-            .with_options(state.default_table_options().parquet);
+        let format = ParquetFormat::default().with_options(state.default_table_options().parquet);
         let groups = FileGroup::new(partitioned).split_files(state.config().target_partitions());
         let source = format.file_source(TableSchemaBuilder::from(&self.schema).build());
         let config =

@@ -193,8 +193,9 @@ pub fn ddl(engine: Engine, form: Form, location: &str, contents: &Contents) -> R
         Form::Delta => out.push_str(&delta_ddl(engine, loc, contents)),
         Form::Hive => out.push_str(&hive_ddl(engine, loc, &contents.empty)),
     }
-    let cloudtrail_declared =
-        form == Form::Hive || engine == Engine::DuckDb || !contents.empty.contains(&Table::CloudTrail);
+    let cloudtrail_declared = form == Form::Hive
+        || engine == Engine::DuckDb
+        || !contents.empty.contains(&Table::CloudTrail);
     if engine == Engine::DuckDb {
         out.push_str("CREATE OR REPLACE VIEW cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
     } else if engine != Engine::Trino && cloudtrail_declared {
@@ -209,13 +210,17 @@ pub fn ddl(engine: Engine, form: Form, location: &str, contents: &Contents) -> R
 /// and vacuum are invisible to it.
 fn delta_ddl(engine: Engine, loc: &str, contents: &Contents) -> String {
     let mut out = String::from(match engine {
-        Engine::Athena => "-- Delta Lake tables (Athena engine version 3 reads their columns from the log)\n",
+        Engine::Athena => {
+            "-- Delta Lake tables (Athena engine version 3 reads their columns from the log)\n"
+        }
         Engine::Trino => {
             "-- Delta Lake tables, for Trino's Delta Lake connector as catalog `delta` (with\n\
              -- delta.register-table-procedure.enabled=true); the schema `default` must exist\n"
         }
         Engine::Spark => "-- Delta Lake tables (Spark with the delta-spark package)\n",
-        Engine::DuckDb => "-- Delta Lake tables, read with DuckDB's delta extension: INSTALL delta; LOAD delta;\n",
+        Engine::DuckDb => {
+            "-- Delta Lake tables, read with DuckDB's delta extension: INSTALL delta; LOAD delta;\n"
+        }
     });
     let names = Table::ALL
         .iter()

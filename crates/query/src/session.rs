@@ -89,8 +89,8 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
             }
             None => ListingTableUrl::parse(format!("{}/{sources}/", lake.url))?,
         };
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-            .with_file_extension(".parquet");
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
         let config = ListingTableConfig::new(url)
             .with_listing_options(options)
             .with_schema(trailsql_lake::sources::sources_schema());
