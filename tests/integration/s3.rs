@@ -488,8 +488,9 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
 }
 
 /// A query over a lake in a bucket takes its files from the Delta log: the S3 server's
-/// request log shows no LIST under the data folders (only under `_delta_log/` and the plain
-/// Parquet folders `cloudtrail_sources/` and `detections/`), and the
+/// request log shows no LIST under the data folders (only under `_delta_log/`, and under
+/// `cloudtrail_sources/` and `detections/` while they have no Delta log: then they may be an
+/// earlier trailsql's plain Parquet tables), and the
 /// answer is the one the lake holds.
 #[test]
 fn a_query_lists_nothing_under_the_data_folders() {
@@ -554,8 +555,8 @@ fn a_query_lists_nothing_under_the_data_folders() {
         assert!(
             prefix.contains("_delta_log")
                 || prefix.contains("_trailsql")
-                // Plain Parquet folders outside the Delta tables: the source records and
-                // detect's kept findings.
+                // Tables with no Delta log yet (verify's verdicts, detect's kept findings):
+                // an earlier trailsql's plain Parquet folders are read by listing.
                 || prefix.contains("cloudtrail_sources")
                 || prefix.ends_with("/detections/"),
             "a LIST outside the logs: {l}"
