@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, StructType};
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -165,20 +165,37 @@ impl AppendedTable {
         if !self.exists && self.create(batch.schema(), vec![add.clone()]).await? {
             return Ok(path);
         }
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: None,
-            predicate: None,
-        };
         let metadata = HashMap::from([("trailsqlRun".to_owned(), run.into())]);
-        CommitBuilder::from(CommitProperties::default().with_metadata(metadata))
-            .with_actions(vec![Action::Add(add)])
-            .build(
-                Some(self.delta.snapshot()?),
-                self.delta.log_store(),
-                operation,
-            )
-            .await?;
+        // Blind appends commute, so delta-rs retries them past other appends by itself; a
+        // conflict it refuses (a version that changed the table's metadata) is retried here
+        // from the latest version.
+        let mut attempts = 0;
+        loop {
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: None,
+                predicate: None,
+            };
+            let committed =
+                CommitBuilder::from(CommitProperties::default().with_metadata(metadata.clone()))
+                    .with_actions(vec![Action::Add(add.clone())])
+                    .build(
+                        Some(self.delta.snapshot()?),
+                        self.delta.log_store(),
+                        operation,
+                    )
+                    .await;
+            match committed {
+                Ok(_) => break,
+                Err(deltalake::DeltaTableError::Transaction {
+                    source: TransactionError::CommitConflict(_),
+                }) if attempts < 5 => {
+                    attempts += 1;
+                    self.delta.update_incremental(None).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         self.delta.update_incremental(None).await?;
         Ok(path)
     }
@@ -234,6 +251,9 @@ impl AppendedTable {
             .with_table_name(&self.name)
             .with_columns(kernel.fields().cloned())
             .with_save_mode(SaveMode::ErrorIfExists)
+            // Only as version 0: a create that lost the race would otherwise be retried as a
+            // later version that changes the table's metadata (and conflicts with appends).
+            .with_commit_properties(CommitProperties::default().with_max_retries(0))
             .with_actions(actions)
             .await;
         match created {
@@ -380,5 +400,31 @@ mod tests {
         let mut t = AppendedTable::open(&lake, "t").await.unwrap();
         t.append(&batch(&["b"]), "r").await.unwrap();
         assert_eq!(t.files().unwrap().len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writers_appending_at_once_to_a_new_table_all_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let writers: Vec<_> = (0..6)
+            .map(|i| {
+                let lake = lake.clone();
+                tokio::spawn(async move {
+                    let mut t = AppendedTable::open(&lake, "t").await.unwrap();
+                    t.append(&batch(&[&format!("w{i}")]), &format!("r{i}"))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut written = Vec::new();
+        for w in writers {
+            written.push(w.await.unwrap());
+        }
+        written.sort();
+        let t = AppendedTable::open(&lake, "t").await.unwrap();
+        let mut files: Vec<String> = t.files().unwrap().into_iter().map(|f| f.0).collect();
+        files.sort();
+        assert_eq!(files, written, "every writer's file committed once");
     }
 }
