@@ -3,7 +3,7 @@
 # DuckDB, the third-party readers the lake is checked against; moto, the S3 server on
 # loopback; Playwright and Debian's chromium for the console's browser test), then runs every
 # test of the workspace and ends with one line totalling them (cargo prints one line per test
-# binary). The DuckDB httpfs venv is kept in
+# binary). The venv of DuckDB 1.5 with its httpfs and delta extensions is kept in
 # ~/.cache/trailsql/duckdb-httpfs (TRAILSQL_DUCKDB_HTTPFS).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,12 +35,15 @@ fi
 if ! python3 -c 'import playwright' 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check playwright
 fi
-# DuckDB reading a lake in S3 needs its httpfs extension, which PyPI has only for DuckDB 1.5:
-# a venv of its own, so the main DuckDB stays current.
+# DuckDB 1.5 with its httpfs and delta extensions: DuckDB reading the lake's Delta tables
+# (delta_scan) and a lake in S3 needs them, and PyPI has them (loadable offline) only for
+# DuckDB 1.5: a venv of its own, so the main DuckDB stays current. The delta extension and
+# the `deltalake` package are never loaded in one process (that aborted at exit).
 venv="${TRAILSQL_DUCKDB_HTTPFS:-$HOME/.cache/trailsql/duckdb-httpfs}"
-if ! "$venv/bin/python" -c 'import duckdb, duckdb_extension_httpfs' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import duckdb, duckdb_extension_httpfs, duckdb_extension_delta' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb==1.5.5 duckdb-extension-httpfs==1.5.5
+    "$venv/bin/pip" install --quiet --disable-pip-version-check duckdb==1.5.5 \
+        duckdb-extension-httpfs==1.5.5 duckdb-extension-delta==1.5.5
 fi
 export TRAILSQL_DUCKDB_HTTPFS="$venv"
 log="$(mktemp)"

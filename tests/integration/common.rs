@@ -162,6 +162,50 @@ pub fn sql(lake: &Path, query: &str, format: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The values of `columns` (as text, `""` for null) of every row of the Delta table at
+/// `table`, read by the Python `deltalake` package (delta-rs, as pandas and polars users
+/// read Delta), sorted.
+pub fn deltalake_rows(table: &Path, columns: &[&str]) -> Vec<Vec<String>> {
+    let script = r#"
+import json, os, sys
+from deltalake import DeltaTable
+t = DeltaTable(sys.argv[1]).to_pyarrow_table()
+cols = [["" if v is None else str(v) for v in t.column(c).to_pylist()] for c in sys.argv[2:]]
+print(json.dumps(sorted(list(r) for r in zip(*cols))), flush=True)
+# The reader's threads can abort the interpreter's teardown (delta-rs issue 2184).
+os._exit(0)
+"#;
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(table)
+        .args(columns)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "deltalake failed on {} (pip install deltalake): {}",
+        table.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The rows of a query as CSV fields (quotes trimmed), sorted.
+pub fn sorted_rows(lake: &Path, query: &str) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = sql(lake, query, "csv")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .map(|c| c.trim_matches('"').to_owned())
+                .collect()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 /// The single value of a one-row, one-column query.
 pub fn scalar(lake: &Path, query: &str) -> String {
     let csv = sql(lake, query, "csv");

@@ -284,6 +284,67 @@ fn new_runs_add_each_finding_once_to_the_detections_table() {
     );
 }
 
+/// `detections` is a Delta table: the Python `deltalake` package reads the findings trailsql
+/// shows. A `detections` table an earlier trailsql wrote (plain Parquet, no log) is read as
+/// it is, and the next `--new` run that keeps findings gives it a log holding the old files
+/// and the new one, never the same finding twice.
+#[test]
+fn detections_is_a_delta_table_and_an_earlier_plain_one_is_adopted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_of(tmp.path(), &["detect/events.json"]);
+    let first = detect(&lake, &["--rules", RULES, "--new", "--format", "csv"]);
+    assert!(first.ok(), "{}", first.stderr());
+    let n = pairs(&first.stdout()).len();
+    let cols = ["rule_id", "eventid"];
+    let query = "SELECT rule_id, coalesce(eventid, '') FROM detections";
+    let table = lake.join("detections");
+    assert_eq!(deltalake_rows(&table, &cols).len(), n);
+    assert_eq!(deltalake_rows(&table, &cols), sorted_rows(&lake, query));
+    // `trailsql ddl` declares it too, and DuckDB reads it through the log.
+    let ddl = bin()
+        .arg("--lake")
+        .arg(&lake)
+        .args(["ddl", "--engine", "duckdb"])
+        .output()
+        .unwrap();
+    let ddl = String::from_utf8(ddl.stdout).unwrap();
+    assert!(
+        ddl.contains("VIEW detections AS SELECT * FROM delta_scan("),
+        "{ddl}"
+    );
+    assert_eq!(
+        crate::readers::duckdb_delta(&ddl, "SELECT count(*) FROM detections").trim(),
+        n.to_string()
+    );
+
+    // As an earlier trailsql left it: the same file under its old name, no log.
+    std::fs::remove_dir_all(table.join("_delta_log")).unwrap();
+    let files = parquet_files(&table);
+    assert_eq!(files.len(), 1);
+    std::fs::rename(
+        &files[0],
+        table.join("part-20240101T000000000000-42.parquet"),
+    )
+    .unwrap();
+    assert_eq!(
+        scalar(&lake, "SELECT count(*) FROM detections"),
+        n.to_string()
+    );
+
+    ingest_ok(
+        &lake,
+        &[&fixtures().join("reports/trail-tampering.json")],
+        &[],
+    );
+    let next = detect(&lake, &["--rules", RULES, "--new", "--format", "csv"]);
+    assert!(next.ok(), "{}", next.stderr());
+    let added = pairs(&next.stdout()).len();
+    assert!(added > 0);
+    assert_eq!(parquet_files(&table).len(), 2);
+    assert_eq!(deltalake_rows(&table, &cols).len(), n + added);
+    assert_eq!(deltalake_rows(&table, &cols), sorted_rows(&lake, query));
+}
+
 #[test]
 fn sigmahq_rules_all_compile() {
     // SigmaHQ's CloudTrail rules (DRL 1.1), read where they are, never copied.

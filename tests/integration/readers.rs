@@ -1,6 +1,10 @@
-//! Third-party readers (pyarrow, DuckDB) read LAKE/cloudtrail with Hive partitioning and
-//! get the rows and columns trailsql shows. `.ci/run` installs both from PyPI.
+//! Third-party readers get the rows and columns trailsql shows: as Delta tables (DuckDB's
+//! `delta_scan`, from the venv tests/run.sh makes; the Python `deltalake` package), and as
+//! plain Hive-partitioned Parquet (pyarrow, DuckDB's `read_parquet`, Spark without Delta
+//! jars). tests/run.sh installs them from PyPI. The DDL `trailsql ddl` generates is run by
+//! DuckDB (both forms) and Spark (Hive form), and snapshotted for every engine.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::common::*;
@@ -119,11 +123,12 @@ fn pyarrow_and_duckdb_read_the_lake_and_agree_with_trailsql() {
     );
 }
 
-/// Run `engine`'s generated DDL over a lake of the shapes fixtures with a Python `script`
-/// (DDL on stdin, `scratch` dir as its argument) and check its output: rows and distinct
-/// IDs per partition, the Insights count, a nested field. `insights: false` leaves the
-/// Insights file out, so `cloudtrail_insights` has no file (most real trails).
-fn generated_ddl_agrees(engine: &str, script: &str, insights: bool) {
+/// Run `engine`'s generated DDL (`trailsql ddl --engine ENGINE ARGS`) over a lake of the
+/// shapes fixtures with a Python `script` run by `python` (DDL on stdin, `scratch` dir as its
+/// argument) and check its output: rows and distinct IDs per partition, the Insights count, a
+/// nested field. `insights: false` leaves the Insights file out, so `cloudtrail_insights` has
+/// no file (most real trails).
+fn generated_ddl_agrees(engine: &str, args: &[&str], python: &Path, script: &str, insights: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     crate::shapes::shapes_dir(&src);
@@ -136,6 +141,7 @@ fn generated_ddl_agrees(engine: &str, script: &str, insights: bool) {
         .arg("--lake")
         .arg(&lake)
         .args(["ddl", "--engine", engine])
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -143,7 +149,7 @@ fn generated_ddl_agrees(engine: &str, script: &str, insights: bool) {
         "{}",
         String::from_utf8_lossy(&ddl.stderr)
     );
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python)
         .arg("-c")
         .arg(script)
         .arg(tmp.path().join("scratch"))
@@ -163,7 +169,7 @@ fn generated_ddl_agrees(engine: &str, script: &str, insights: bool) {
     );
     let ours = sql(
         &lake,
-        "SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT date, region, count(*), count(DISTINCT eventid), sum(sourceindex) FROM cloudtrail GROUP BY 1, 2 ORDER BY 1, 2",
         "csv",
     );
     let expected = format!(
@@ -184,76 +190,202 @@ const DUCKDB_DDL_SCRIPT: &str = r#"
 import sys, duckdb
 con = duckdb.connect()
 con.execute(sys.stdin.read())
-q = "SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2"
+q = "SELECT date, region, count(*), count(DISTINCT eventid), sum(sourceindex) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2"
 for row in con.execute(q).fetchall():
     print(",".join(str(v) for v in row))
 print(con.execute("SELECT count(*) FROM cloudtrail_insights").fetchone()[0])
 print(con.execute("SELECT useridentity.sessioncontext.sessionissuer.arn FROM cloudtrail WHERE eventname = 'PutObject'").fetchone()[0])
 "#;
 
+/// The same with DuckDB's delta extension loaded from its PyPI package (offline: no
+/// `INSTALL delta`), as the Delta DDL needs.
+const DUCKDB_DELTA_SCRIPT: &str = r#"
+import sys, glob, os, duckdb, duckdb_extension_delta
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__), "extensions", "*", "delta.duckdb_extension"))[0]
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{ext}'")
+con.execute(sys.stdin.read())
+q = "SELECT date, region, count(*), count(DISTINCT eventid), sum(sourceindex) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2"
+for row in con.execute(q).fetchall():
+    print(",".join(str(v) for v in row))
+print(con.execute("SELECT count(*) FROM cloudtrail_insights").fetchone()[0])
+print(con.execute("SELECT useridentity.sessioncontext.sessionissuer.arn FROM cloudtrail WHERE eventname = 'PutObject'").fetchone()[0])
+"#;
+
+/// Run `ddl` then `query` in DuckDB with its delta extension (the venv's); the query's rows,
+/// one line each, fields joined by commas.
+pub fn duckdb_delta(ddl: &str, query: &str) -> String {
+    let script = r#"
+import sys, glob, os, duckdb, duckdb_extension_delta
+ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_delta.__file__), "extensions", "*", "delta.duckdb_extension"))[0]
+con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+con.execute(f"LOAD '{ext}'")
+con.execute(sys.stdin.read())
+for row in con.execute(sys.argv[1]).fetchall():
+    print(",".join(str(v) for v in row))
+"#;
+    let mut child = Command::new(duckdb_venv_python())
+        .arg("-c")
+        .arg(script)
+        .arg(query)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ddl.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb delta: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The Python of the venv with DuckDB 1.5 and its httpfs and delta extensions that
+/// tests/run.sh makes (TRAILSQL_DUCKDB_HTTPFS).
+pub fn duckdb_venv_python() -> PathBuf {
+    let venv = std::env::var("TRAILSQL_DUCKDB_HTTPFS").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/trailsql/duckdb-httpfs",
+            std::env::var("HOME").unwrap()
+        )
+    });
+    let python = Path::new(&venv).join("bin/python");
+    assert!(
+        python.exists(),
+        "DuckDB with its httpfs and delta extensions: run tests/run.sh (it makes {venv})"
+    );
+    python
+}
+
 #[test]
-fn duckdb_runs_the_generated_ddl_and_agrees() {
-    generated_ddl_agrees("duckdb", DUCKDB_DDL_SCRIPT, true);
+fn duckdb_runs_the_generated_hive_ddl_and_agrees() {
+    generated_ddl_agrees(
+        "duckdb",
+        &["--hive"],
+        Path::new("python3"),
+        DUCKDB_DDL_SCRIPT,
+        true,
+    );
 }
 
 /// Most trails have no Insights events: the DDL must still run, with an empty
 /// `cloudtrail_insights` of the right columns.
 #[test]
-fn duckdb_runs_the_generated_ddl_on_a_lake_without_insights() {
-    generated_ddl_agrees("duckdb", DUCKDB_DDL_SCRIPT, false);
+fn duckdb_runs_the_generated_hive_ddl_on_a_lake_without_insights() {
+    generated_ddl_agrees(
+        "duckdb",
+        &["--hive"],
+        Path::new("python3"),
+        DUCKDB_DDL_SCRIPT,
+        false,
+    );
+}
+
+/// The default DDL: DuckDB reads the Delta tables with `delta_scan` and agrees.
+#[test]
+fn duckdb_delta_scan_runs_the_generated_ddl_and_agrees() {
+    generated_ddl_agrees(
+        "duckdb",
+        &[],
+        &duckdb_venv_python(),
+        DUCKDB_DELTA_SCRIPT,
+        true,
+    );
 }
 
 #[test]
-fn ddl_for_the_distributed_engines() {
-    let athena = bin()
-        .args([
-            "ddl",
-            "--engine",
-            "athena",
-            "--location",
-            "s3://bucket/lake/",
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&athena.stdout).into_owned();
-    assert!(
-        text.contains("LOCATION 's3://bucket/lake/cloudtrail/'"),
-        "{text}"
+fn duckdb_delta_scan_runs_the_generated_ddl_on_a_lake_without_insights() {
+    generated_ddl_agrees(
+        "duckdb",
+        &[],
+        &duckdb_venv_python(),
+        DUCKDB_DELTA_SCRIPT,
+        false,
     );
-    assert!(text.contains(
-        "'storage.location.template' = 's3://bucket/lake/cloudtrail/date=${date}/region=${region}'"
-    ));
-    assert!(text.contains("`resources` array<struct<arn:string,accountid:string,type:string>>"));
-    assert!(text.contains("PARTITIONED BY (`date` string, `region` string)"));
+}
+
+/// The statements of every engine, both forms, over a lake with data in both event tables
+/// (what the statements say depends on it); Athena needs an s3:// location.
+#[test]
+fn ddl_for_every_engine_in_both_forms() {
     let local = bin()
         .args(["ddl", "--engine", "athena", "--location", "/tmp/lake"])
         .output()
         .unwrap();
     assert_eq!(local.status.code(), Some(2), "Athena needs s3://");
-    // A lake with data in both tables (DuckDB's and Spark's statements depend on it).
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("src");
     crate::shapes::shapes_dir(&src);
     let lake = tmp.path().join("lake");
     ingest_ok(&lake, &[&src], &[]);
-    for engine in ["trino", "spark"] {
+    let ddl = |engine: &str, extra: &[&str]| {
         let o = bin()
             .arg("--lake")
             .arg(&lake)
-            .args(["ddl", "--engine", engine, "--location", "s3://bucket/lake"])
+            .args(["ddl", "--engine", engine, "--location", "s3://bucket/lake/"])
+            .args(extra)
             .output()
             .unwrap();
-        assert!(o.status.success());
-        insta::assert_snapshot!(format!("ddl_{engine}"), String::from_utf8_lossy(&o.stdout));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    for engine in ["athena", "trino", "spark", "duckdb"] {
+        insta::assert_snapshot!(format!("ddl_delta_{engine}"), ddl(engine, &[]));
     }
+    for engine in ["trino", "spark"] {
+        insta::assert_snapshot!(format!("ddl_{engine}"), ddl(engine, &["--hive"]));
+    }
+    let athena = ddl("athena", &[]);
+    assert!(
+        athena.contains(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `cloudtrail`\nLOCATION 's3://bucket/lake/cloudtrail/'\nTBLPROPERTIES ('table_type' = 'DELTA');"
+        ),
+        "{athena}"
+    );
+    let hive = ddl("athena", &["--hive"]);
+    assert!(
+        hive.contains("once the lake is\n-- committed and vacuumed"),
+        "{hive}"
+    );
+    assert!(hive.contains(
+        "'storage.location.template' = 's3://bucket/lake/cloudtrail/date=${date}/region=${region}'"
+    ));
+    assert!(hive.contains("`resources` array<struct<arn:string,accountid:string,type:string>>"));
+    assert!(hive.contains("PARTITIONED BY (`date` string, `region` string)"));
+    // A lake with no data yet: the Delta statements would fail on a missing log, so they
+    // are left as comments saying why.
+    let empty = tmp.path().join("empty");
+    let o = bin()
+        .arg("--lake")
+        .arg(&empty)
+        .args(["ddl", "--engine", "spark"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("-- cloudtrail has no data yet") && !text.contains("CREATE TABLE"),
+        "{text}"
+    );
 }
 
 /// Spark SQL (pyspark from PyPI, Java on the machine) runs the generated DDL over a lake and
 /// agrees with trailsql.
 #[test]
-fn spark_runs_the_generated_ddl_and_agrees() {
+fn spark_runs_the_generated_hive_ddl_and_agrees() {
+    // No Delta jars offline: Spark reads the plain Hive form.
     generated_ddl_agrees(
         "spark",
+        &["--hive"],
+        Path::new("python3"),
         r#"
 import sys
 from pyspark.sql import SparkSession
@@ -264,7 +396,7 @@ spark.sparkContext.setLogLevel("ERROR")
 for stmt in sys.stdin.read().split(";"):
     if stmt.strip():
         spark.sql(stmt)
-q = "SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2"
+q = "SELECT date, region, count(*), count(DISTINCT eventid), sum(sourceindex) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2"
 for row in spark.sql(q).collect():
     print(",".join(str(v) for v in row))
 print(spark.sql("SELECT count(*) FROM cloudtrail_insights").collect()[0][0])

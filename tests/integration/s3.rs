@@ -488,8 +488,9 @@ fn a_rerun_lists_only_the_days_since_the_last_full_listing() {
 }
 
 /// A query over a lake in a bucket takes its files from the Delta log: the S3 server's
-/// request log shows no LIST under the data folders (only under `_delta_log/` and the plain
-/// Parquet folders `cloudtrail_sources/` and `detections/`), and the
+/// request log shows no LIST under the data folders (only under `_delta_log/`, and under
+/// `cloudtrail_sources/` and `detections/` while they have no Delta log: then they may be an
+/// earlier trailsql's plain Parquet tables), and the
 /// answer is the one the lake holds.
 #[test]
 fn a_query_lists_nothing_under_the_data_folders() {
@@ -554,8 +555,8 @@ fn a_query_lists_nothing_under_the_data_folders() {
         assert!(
             prefix.contains("_delta_log")
                 || prefix.contains("_trailsql")
-                // Plain Parquet folders outside the Delta tables: the source records and
-                // detect's kept findings.
+                // Tables with no Delta log yet (verify's verdicts, detect's kept findings):
+                // an earlier trailsql's plain Parquet folders are read by listing.
                 || prefix.contains("cloudtrail_sources")
                 || prefix.ends_with("/detections/"),
             "a LIST outside the logs: {l}"
@@ -564,19 +565,20 @@ fn a_query_lists_nothing_under_the_data_folders() {
 }
 
 const DUCKDB_S3: &str = r#"
-import sys, glob, os, duckdb, duckdb_extension_httpfs
+import sys, glob, os, duckdb, duckdb_extension_httpfs, duckdb_extension_delta
 endpoint, ddl = sys.argv[1], sys.argv[2]
-ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_httpfs.__file__), "extensions", "*", "httpfs.duckdb_extension"))[0]
-c = duckdb.connect()
-c.execute(f"LOAD '{ext}'")
+c = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+for pkg, name in ((duckdb_extension_httpfs, "httpfs"), (duckdb_extension_delta, "delta")):
+    ext = glob.glob(os.path.join(os.path.dirname(pkg.__file__), "extensions", "*", name + ".duckdb_extension"))[0]
+    c.execute(f"LOAD '{ext}'")
 c.execute(f"CREATE SECRET (TYPE s3, KEY_ID 'test', SECRET 'test', ENDPOINT '{endpoint}', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1')")
 c.execute(open(ddl).read())
 for row in c.execute("SELECT date, region, count(*), count(DISTINCT eventid) FROM cloudtrail_logs GROUP BY 1, 2 ORDER BY 1, 2").fetchall():
     print(",".join(str(v) for v in row))
 "#;
 
-/// `trailsql ddl --engine duckdb` over a lake in a bucket: DuckDB (with httpfs, from the venv
-/// tests/run.sh makes) reads the same rows trailsql does.
+/// `trailsql ddl --engine duckdb` over a lake in a bucket: DuckDB (with its httpfs and delta
+/// extensions, from the venv tests/run.sh makes) reads the Delta tables' rows trailsql does.
 #[test]
 fn the_duckdb_ddl_reads_a_lake_in_a_bucket() {
     let venv = std::env::var("TRAILSQL_DUCKDB_HTTPFS").unwrap_or_else(|_| {
@@ -588,7 +590,7 @@ fn the_duckdb_ddl_reads_a_lake_in_a_bucket() {
     let python = std::path::Path::new(&venv).join("bin/python");
     assert!(
         python.exists(),
-        "DuckDB with httpfs: run tests/run.sh (it makes {venv})"
+        "DuckDB with httpfs and delta: run tests/run.sh (it makes {venv})"
     );
     let moto = start_moto();
     let tmp = tempfile::tempdir().unwrap();

@@ -750,6 +750,17 @@ fn ingest_verify_records_each_source_verdict_for_queries() {
          WHERE s.verdict <> 'valid'",
     );
     assert_eq!(unverified, "CreateUser");
+    // The verdicts are a Delta table other engines read.
+    let theirs = crate::common::deltalake_rows(
+        &lake.join("cloudtrail_sources"),
+        &["sourceobject", "verdict"],
+    );
+    let ours = crate::common::sorted_rows(
+        &lake,
+        "SELECT sourceobject, verdict FROM cloudtrail_sources",
+    );
+    assert!(ours.len() >= 12, "{ours:?}");
+    assert_eq!(theirs, ours);
 }
 
 #[test]

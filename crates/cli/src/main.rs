@@ -206,6 +206,10 @@ struct DdlArgs {
     /// Where that engine reads the lake [default: --lake]
     #[arg(long)]
     location: Option<String>,
+    /// Plain Hive tables over the data folders instead of Delta tables, for readers without
+    /// Delta (right only once the lake is vacuumed)
+    #[arg(long)]
+    hive: bool,
 }
 
 #[derive(Args)]
@@ -705,16 +709,19 @@ async fn dispatch(
             }
         }
         Some(Command::Ddl(a)) => {
-            // DuckDB binds views to files and Spark's MSCK REPAIR needs the location: their
-            // statements depend on which tables have data yet.
-            let empty = match a.engine {
-                trailsql_query::ddl::Engine::DuckDb | trailsql_query::ddl::Engine::Spark => {
-                    trailsql_query::ddl::empty_tables(&lake).await?
-                }
-                _ => Vec::new(),
+            // Engines bind a table to its files or its log: the statements depend on which
+            // tables have data yet.
+            let contents = trailsql_query::ddl::contents(&lake).await?;
+            let form = if a.hive {
+                trailsql_query::ddl::Form::Hive
+            } else {
+                trailsql_query::ddl::Form::Delta
             };
             let location = a.location.unwrap_or(lake);
-            print!("{}", trailsql_query::ddl::ddl(a.engine, &location, &empty)?);
+            print!(
+                "{}",
+                trailsql_query::ddl::ddl(a.engine, form, &location, &contents)?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Lookup(a)) => {

@@ -6,8 +6,9 @@
 //! remembers the first version its runs have not covered (`_trailsql/detect/watermarks.json`),
 //! and the next `--new` run reads only the files added by later versions.
 //!
-//! Findings go to `LAKE/detections/part-*.parquet` (one file per run, the columns of
-//! [`crate::findings::schema`] plus `detectedat`), written before the watermarks move: a run
+//! Findings go to the lake's `detections` Delta table (one file and one commit per run, the
+//! columns of [`crate::findings::schema`] plus `detectedat`; see
+//! [`trailsql_lake::detections`]), committed before the watermarks move: a run
 //! that dies between the two is repeated by the next one, and a finding already in the table
 //! (same rule, event ID and time, or same correlation group and window) is not written again.
 
@@ -29,7 +30,7 @@ use crate::findings::{self, Finding};
 use crate::{Error, Result};
 
 /// The lake table of kept findings.
-pub const DETECTIONS: &str = "detections";
+pub const DETECTIONS: &str = trailsql_lake::detections::DETECTIONS_TABLE;
 const WATERMARKS: &str = "_trailsql/detect/watermarks.json";
 
 /// The lake's `cloudtrail` table at its latest Delta version.
@@ -192,18 +193,11 @@ pub async fn append(
             .with_timezone("UTC"),
     ));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
-    let mut buf = Vec::new();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut buf, batch.schema(), None)
-        .map_err(|e| Error::Usage(format!("detections: {e}")))?;
-    w.write(&batch)
-        .map_err(|e| Error::Usage(format!("detections: {e}")))?;
-    w.close()
-        .map_err(|e| Error::Usage(format!("detections: {e}")))?;
-    let name = format!(
-        "{DETECTIONS}/part-{}-{}.parquet",
+    let run = format!(
+        "detect-{}-{}",
         now.format("%Y%m%dT%H%M%S%6f"),
         std::process::id()
     );
-    lake.put(&name, buf).await?;
+    trailsql_lake::detections::append_detections(lake, &batch, &run).await?;
     Ok(new)
 }

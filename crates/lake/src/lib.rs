@@ -2,9 +2,12 @@
 //! partitions and their folder names ([`partition`]), how a data file is encoded ([`file`]),
 //! the lake's root and storage ([`store`]), each table's Delta transaction log
 //! ([`table_log`]), which source objects have been read ([`state`]),
-//! and the `cloudtrail_sources` verdicts table ([`sources`]). Ingest hands rows and files to
+//! the `cloudtrail_sources` verdicts table ([`sources`]) and the `detections` table of kept
+//! findings ([`detections`]), both appended Delta tables ([`appended`]). Ingest hands rows and files to
 //! it; the query crate reads through it; nothing else knows the layout.
 
+pub mod appended;
+pub mod detections;
 mod error;
 pub mod file;
 pub mod partition;
@@ -15,6 +18,7 @@ pub mod status;
 pub mod store;
 pub mod table_log;
 
+pub use appended::AppendedTable;
 pub use error::{Error, Result};
 pub use partition::PartitionKey;
 pub use schema::Table;

@@ -1,5 +1,6 @@
 //! `cloudtrail_sources`: the integrity verdicts `ingest --verify` gives each source object,
-//! one Parquet file per verification run, to join with `cloudtrail.sourceobject`.
+//! to join with `cloudtrail.sourceobject`: an appended Delta table ([`crate::appended`]),
+//! one file and one commit per verification run.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 
 use crate::Result;
+use crate::appended::AppendedTable;
 use crate::store::Lake;
 
 /// The table's name and folder.
@@ -36,11 +38,10 @@ pub fn sources_schema() -> SchemaRef {
     ]))
 }
 
-/// The verdicts as a Parquet file of [`SOURCES_TABLE`].
-pub fn encode_verdicts(verdicts: &[Verdict<'_>], at: DateTime<Utc>) -> Result<Vec<u8>> {
-    let schema = sources_schema();
-    let batch = RecordBatch::try_new(
-        schema.clone(),
+/// The verdicts as a batch of [`sources_schema`].
+pub fn verdicts_batch(verdicts: &[Verdict<'_>], at: DateTime<Utc>) -> Result<RecordBatch> {
+    Ok(RecordBatch::try_new(
+        sources_schema(),
         vec![
             Arc::new(StringArray::from_iter_values(
                 verdicts.iter().map(|v| v.object),
@@ -55,28 +56,28 @@ pub fn encode_verdicts(verdicts: &[Verdict<'_>], at: DateTime<Utc>) -> Result<Ve
                     .with_timezone("UTC"),
             ),
         ],
-    )?;
-    let mut out = Vec::new();
-    let props = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
-        .build();
-    let mut w = parquet::arrow::ArrowWriter::try_new(&mut out, schema, Some(props))?;
-    w.write(&batch)?;
-    w.close()?;
-    Ok(out)
+    )?)
 }
 
-/// Append a verification run's verdicts to the table; returns the file's path.
+/// Append a verification run's verdicts to the table (one file, one commit); returns the
+/// file's path.
 pub async fn append_verdicts(
     lake: &Lake,
     verdicts: &[Verdict<'_>],
     at: DateTime<Utc>,
 ) -> Result<String> {
-    let file = format!(
-        "{SOURCES_TABLE}/verified-{}-{:08x}.parquet",
-        at.format("%Y%m%dT%H%M%S%.6fZ"),
-        std::process::id()
-    );
-    lake.put(&file, encode_verdicts(verdicts, at)?).await?;
-    Ok(file)
+    let run = format!("verify-{}", at.format("%Y%m%dT%H%M%S%.6fZ"));
+    AppendedTable::open(lake, SOURCES_TABLE)
+        .await?
+        .append(&verdicts_batch(verdicts, at)?, &run)
+        .await
+}
+
+/// Convert a `cloudtrail_sources` table of an earlier trailsql (plain Parquet files) in
+/// place; how many files it adopted. For `trailsql lake upgrade`.
+pub async fn upgrade_sources(lake: &Lake) -> Result<usize> {
+    AppendedTable::open(lake, SOURCES_TABLE)
+        .await?
+        .adopt()
+        .await
 }

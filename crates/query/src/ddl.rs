@@ -1,5 +1,6 @@
 //! DDL: the statements that register a trailsql lake in another engine (Athena, Trino,
-//! Spark, DuckDB), so the same Parquet files serve a distributed engine.
+//! Spark, DuckDB), so the same files serve a distributed engine: as Delta Lake tables by
+//! default, or as plain Hive tables for readers without Delta.
 
 use arrow::datatypes::DataType;
 use trailsql_lake::Lake;
@@ -124,28 +125,56 @@ fn duckdb_empty_view(table: Table) -> String {
     )
 }
 
-/// The lake's tables that hold no data file yet (their DDL differs for engines that need
-/// files to bind a table).
-pub async fn empty_tables(lake: &str) -> Result<Vec<Table>> {
+/// How the tables are declared: as Delta tables (the default: readers take the files of
+/// one committed version from the log), or as plain Hive tables over the data folders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Delta,
+    Hive,
+}
+
+/// What the lake holds, for the statements that depend on it.
+#[derive(Debug, Clone, Default)]
+pub struct Contents {
+    /// Event tables that hold no data file yet (engines that bind a table to its files or
+    /// its log cannot declare them).
+    pub empty: Vec<Table>,
+    /// The appended Delta tables (`cloudtrail_sources`, `detections`) that have data.
+    pub appended: Vec<&'static str>,
+}
+
+/// Which of the lake's tables hold data, from their Delta logs.
+pub async fn contents(lake: &str) -> Result<Contents> {
     // Not made by looking: a local lake that does not exist has no files.
     let local = lake.strip_prefix("file://").unwrap_or(lake);
     if !lake.starts_with("s3://") && !std::path::Path::new(local).exists() {
-        return Ok(Table::ALL.to_vec());
+        return Ok(Contents {
+            empty: Table::ALL.to_vec(),
+            appended: Vec::new(),
+        });
     }
     let lake = Lake::open(lake)?;
-    let mut empty = Vec::new();
+    let mut out = Contents::default();
     for table in Table::ALL {
-        let files = lake.list(table.name()).await?;
-        if !files.iter().any(|(path, _)| path.ends_with(".parquet")) {
-            empty.push(table);
+        let log = trailsql_lake::TableLog::open(&lake, table).await?;
+        if log.snapshot()?.files.is_empty() {
+            out.empty.push(table);
         }
     }
-    Ok(empty)
+    for name in [
+        trailsql_lake::sources::SOURCES_TABLE,
+        trailsql_lake::detections::DETECTIONS_TABLE,
+    ] {
+        let t = trailsql_lake::AppendedTable::open(&lake, name).await?;
+        if !t.files()?.is_empty() {
+            out.appended.push(name);
+        }
+    }
+    Ok(out)
 }
 
-/// The statements for `engine`, with the lake at `location` (an `s3://` URL for Athena);
-/// `empty` are the tables that have no data file yet.
-pub fn ddl(engine: Engine, location: &str, empty: &[Table]) -> Result<String> {
+/// The statements for `engine`, with the lake at `location` (an `s3://` URL for Athena).
+pub fn ddl(engine: Engine, form: Form, location: &str, contents: &Contents) -> Result<String> {
     let loc = location.trim_end_matches('/');
     if engine == Engine::Athena && !loc.starts_with("s3://") {
         return Err(Error::Usage(format!(
@@ -160,6 +189,84 @@ pub fn ddl(engine: Engine, location: &str, empty: &[Table]) -> Result<String> {
              --   CREATE SECRET (TYPE s3, PROVIDER credential_chain);\n",
         );
     }
+    match form {
+        Form::Delta => out.push_str(&delta_ddl(engine, loc, contents)),
+        Form::Hive => out.push_str(&hive_ddl(engine, loc, &contents.empty)),
+    }
+    let cloudtrail_declared = form == Form::Hive
+        || engine == Engine::DuckDb
+        || !contents.empty.contains(&Table::CloudTrail);
+    if engine == Engine::DuckDb {
+        out.push_str("CREATE OR REPLACE VIEW cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
+    } else if engine != Engine::Trino && cloudtrail_declared {
+        // Athena and Spark: the name AWS's documentation uses.
+        out.push_str("CREATE VIEW IF NOT EXISTS cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
+    }
+    Ok(out)
+}
+
+/// The tables as Delta tables: each engine reads the columns, partitions and files of the
+/// latest version from the log, so only committed data is seen, and compaction, retention
+/// and vacuum are invisible to it.
+fn delta_ddl(engine: Engine, loc: &str, contents: &Contents) -> String {
+    let mut out = String::from(match engine {
+        Engine::Athena => {
+            "-- Delta Lake tables (Athena engine version 3 reads their columns from the log)\n"
+        }
+        Engine::Trino => {
+            "-- Delta Lake tables, for Trino's Delta Lake connector as catalog `delta` (with\n\
+             -- delta.register-table-procedure.enabled=true); the schema `default` must exist\n"
+        }
+        Engine::Spark => "-- Delta Lake tables (Spark with the delta-spark package)\n",
+        Engine::DuckDb => {
+            "-- Delta Lake tables, read with DuckDB's delta extension: INSTALL delta; LOAD delta;\n"
+        }
+    });
+    let names = Table::ALL
+        .iter()
+        .map(|t| (t.name(), contents.empty.contains(t)))
+        .chain(contents.appended.iter().map(|n| (*n, false)));
+    for (name, empty) in names {
+        let tloc = format!("{loc}/{name}");
+        if empty {
+            match (engine, Table::by_name(name)) {
+                (Engine::DuckDb, Some(table)) => out.push_str(&duckdb_empty_view(table)),
+                _ => out.push_str(&format!(
+                    "-- {name} has no data yet (no Delta version with files): run `trailsql ddl` \
+                     again once it has\n"
+                )),
+            }
+            continue;
+        }
+        out.push_str(&match engine {
+            Engine::Athena => format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS `{name}`\nLOCATION '{tloc}/'\n\
+                 TBLPROPERTIES ('table_type' = 'DELTA');\n\n"
+            ),
+            Engine::Trino => format!(
+                "CALL delta.system.register_table(schema_name => 'default', table_name => '{name}', \
+                 table_location => '{tloc}');\n"
+            ),
+            Engine::Spark => {
+                format!("CREATE TABLE IF NOT EXISTS {name} USING DELTA LOCATION '{tloc}';\n")
+            }
+            Engine::DuckDb => format!(
+                "CREATE OR REPLACE VIEW {name} AS SELECT * FROM delta_scan('{tloc}');\n"
+            ),
+        });
+    }
+    out
+}
+
+/// The event tables as plain Hive tables over the `date=/region=` folders, for readers
+/// without Delta; `empty` are the tables that have no data file yet.
+fn hive_ddl(engine: Engine, loc: &str, empty: &[Table]) -> String {
+    let mut out = String::from(
+        "-- Plain Hive tables, for readers without Delta Lake support. They list the data folders\n\
+         -- instead of reading the Delta log, so they see the right rows only once the lake is\n\
+         -- committed and vacuumed: files of a running or killed ingest, and files that compaction\n\
+         -- or retention removed, are read until `trailsql lake vacuum` deletes them.\n",
+    );
     for table in Table::ALL {
         let name = table.name();
         let tloc = format!("{loc}/{name}");
@@ -197,11 +304,5 @@ pub fn ddl(engine: Engine, location: &str, empty: &[Table]) -> Result<String> {
             )),
         }
     }
-    if engine == Engine::DuckDb {
-        out.push_str("CREATE OR REPLACE VIEW cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
-    } else if engine != Engine::Trino {
-        // Athena and Spark: the name AWS's documentation uses.
-        out.push_str("CREATE VIEW IF NOT EXISTS cloudtrail_logs AS SELECT * FROM cloudtrail;\n");
-    }
-    Ok(out)
+    out
 }

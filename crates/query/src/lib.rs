@@ -2,6 +2,7 @@
 //! ([`session`]), statements run one after another ([`runner`]), results printed in the
 //! user's format ([`format`]).
 
+pub mod appended;
 pub mod combined;
 pub mod ddl;
 pub mod dialect;

@@ -1,7 +1,8 @@
 //! The session: a DataFusion context over a lake, with `cloudtrail` (alias `cloudtrail_logs`)
 //! and `cloudtrail_insights` registered from the fixed schema and their Delta logs, so
 //! start-up reads no data;
-//! `cloudtrail_sources` holds the integrity verdicts of `ingest --verify`.
+//! `cloudtrail_sources` holds the integrity verdicts of `ingest --verify` and `detections`
+//! the findings `detect --new` kept, both read from their Delta logs too.
 
 use std::sync::Arc;
 
@@ -78,29 +79,48 @@ pub async fn open_session(location: &str) -> Result<SessionContext> {
     // events: `WHERE sourceobject IN (SELECT sourceobject FROM cloudtrail_sources WHERE
     // verdict = 'valid')`.
     let sources = trailsql_lake::sources::SOURCES_TABLE;
-    let url = match &lake.local_root {
-        Some(root) => {
-            let dir = root.join(sources);
-            std::fs::create_dir_all(&dir)?;
-            ListingTableUrl::parse(format!("{}/", dir.display()))?
-        }
-        None => ListingTableUrl::parse(format!("{}/{sources}/", lake.url))?,
-    };
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(trailsql_lake::sources::sources_schema());
-    let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
-    ctx.register_table(sources, provider.clone())?;
-    ctx.register_table(TableReference::partial("default", sources), provider)?;
-    register_inferred(&ctx, &lake, "detections").await?;
+    if !register_appended(&ctx, &lake, sources).await? {
+        // No log: no verification yet, or the plain table of an earlier trailsql.
+        let url = match &lake.local_root {
+            Some(root) => {
+                let dir = root.join(sources);
+                std::fs::create_dir_all(&dir)?;
+                ListingTableUrl::parse(format!("{}/", dir.display()))?
+            }
+            None => ListingTableUrl::parse(format!("{}/{sources}/", lake.url))?,
+        };
+        let options =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new(url)
+            .with_listing_options(options)
+            .with_schema(trailsql_lake::sources::sources_schema());
+        let provider: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+        ctx.register_table(sources, provider.clone())?;
+        ctx.register_table(TableReference::partial("default", sources), provider)?;
+    }
+    let detections = trailsql_lake::detections::DETECTIONS_TABLE;
+    if !register_appended(&ctx, &lake, detections).await? {
+        register_inferred(&ctx, &lake, detections).await?;
+    }
     crate::dialect::register(&ctx);
     Ok(ctx)
 }
 
-/// Register a small table of the lake whose files carry their own schema (`detections`,
-/// written by `trailsql detect --new`), when it has any files.
+/// Register an appended Delta table of the lake (`detections`, `cloudtrail_sources`) read
+/// from its log; `false` when it has no log.
+async fn register_appended(ctx: &SessionContext, lake: &Lake, name: &str) -> Result<bool> {
+    let table = trailsql_lake::AppendedTable::open(lake, name).await?;
+    let Some(provider) = crate::appended::AppendedProvider::new(lake, table)? else {
+        return Ok(false);
+    };
+    let provider: Arc<dyn TableProvider> = Arc::new(provider);
+    ctx.register_table(name, provider.clone())?;
+    ctx.register_table(TableReference::partial("default", name), provider)?;
+    Ok(true)
+}
+
+/// Register a `detections` table written by an earlier trailsql (plain Parquet files whose
+/// footers carry the schema, no Delta log), when it has any files.
 async fn register_inferred(ctx: &SessionContext, lake: &Lake, name: &str) -> Result<()> {
     let url = match &lake.local_root {
         Some(root) => {
