@@ -128,10 +128,7 @@ impl Watcher {
     /// SIGTERM, then wait for it to exit: (status, stdout lines, stderr lines).
     fn stop(mut self) -> (ExitStatus, Vec<String>, Vec<String>) {
         let pid = self.child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
         let start = Instant::now();
         let status = loop {
@@ -218,6 +215,7 @@ fn watch_scenario(
     deliver(1, 50..120);
     let seen = wait_for_events(run, 120, &w);
     let latency = seen.duration_since(delivered);
+    eprintln!("queryable {latency:?} after delivery (interval {interval:?})");
     assert!(
         latency <= interval + Duration::from_secs(5),
         "queryable {latency:?} after delivery: {}",
@@ -263,6 +261,48 @@ fn watch_a_folder_within_the_bound_and_restart_without_loss_or_doubles() {
         Watcher::start(cmd)
     };
     watch_scenario(&run, &watch, &|n, ids| deliver_file(&src, n, ids));
+}
+
+#[test]
+fn a_failed_round_is_reported_and_tried_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("trail");
+    deliver_file(&src, 0, 0..30);
+    let lake = tmp.path().join("lake");
+    // Another ingest, on another host, holds the lake.
+    let lock = lake.join(trailsql_lake::state::LOCK);
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, r#"{"pid":1,"host":"elsewhere","started":"now"}"#).unwrap();
+    let mut cmd = bin();
+    cmd.arg("--lake")
+        .arg(&lake)
+        .args(["ingest", "--watch", "--interval", "500ms"])
+        .arg(&src);
+    let w = Watcher::start(cmd);
+    let start = Instant::now();
+    while !w
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("round 2 failed"))
+    {
+        assert!(start.elapsed() < PATIENCE, "{}", w.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Released: the next round ingests.
+    std::fs::remove_file(&lock).unwrap();
+    let run = |args: &[&str]| bin().arg("--lake").arg(&lake).args(args).output().unwrap();
+    wait_for_events(&run, 30, &w);
+    let (status, out, err) = w.stop();
+    assert!(status.success(), "{err:?}");
+    let failed = err.iter().find(|l| l.contains("round 1 failed")).unwrap();
+    assert!(failed.contains("elsewhere"), "names the holder: {failed}");
+    let last = out.last().unwrap();
+    assert!(
+        last.contains("30 events written") && last.contains("rounds failed"),
+        "{last}"
+    );
 }
 
 const PUT: &str = r#"
@@ -347,7 +387,11 @@ fn receiver() -> Receiver {
             let _ = write!(
                 stream,
                 "HTTP/1.1 {status} {}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                if status == 200 { "OK" } else { "Internal Server Error" }
+                if status == 200 {
+                    "OK"
+                } else {
+                    "Internal Server Error"
+                }
             );
         }
     });
@@ -459,7 +503,11 @@ fn detect_and_notify_deliver_each_finding_once_and_json_prints_them() {
         .collect();
     printed.sort();
     assert_eq!(printed, expected(100));
-    assert!(err.iter().any(|l| l.contains(" round ") && l.contains(" findings")), "{err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains(" round ") && l.contains(" findings")),
+        "{err:?}"
+    );
     let last = err.last().cloned().unwrap_or_default();
     assert!(
         last.contains("notify: 10 findings delivered"),

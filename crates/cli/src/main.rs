@@ -363,7 +363,12 @@ struct WatchArgs {
     detect: bool,
     /// Rule files or directories for --detect and --notify (repeatable) [default: the
     /// shipped rules]
-    #[arg(long = "rules", value_name = "PATH", requires = "watch", value_delimiter = ':')]
+    #[arg(
+        long = "rules",
+        value_name = "PATH",
+        requires = "watch",
+        value_delimiter = ':'
+    )]
     rules: Vec<PathBuf>,
     /// POST each round's findings to this URL (a Slack incoming webhook, or any receiver of
     /// JSON), retried with backoff in the background; implies --detect

@@ -196,7 +196,13 @@ async fn post_with_retry(
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| retry_after(v, Utc::now()));
-                let text: String = r.text().await.unwrap_or_default().chars().take(200).collect();
+                let text: String = r
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
                 let reason = format!("HTTP {status}: {}", text.trim());
                 let retried = status.is_server_error()
                     || status == reqwest::StatusCode::TOO_MANY_REQUESTS
@@ -314,7 +320,10 @@ mod tests {
     #[tokio::test]
     async fn a_url_that_is_not_http_is_a_usage_error() {
         for url in ["ftp://example.com/x", "not a url"] {
-            assert!(matches!(Notifier::start(url), Err(Error::Usage(_))), "{url}");
+            assert!(
+                matches!(Notifier::start(url), Err(Error::Usage(_))),
+                "{url}"
+            );
         }
     }
 }

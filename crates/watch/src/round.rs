@@ -98,7 +98,8 @@ pub struct Totals {
     pub quarantined: u64,
     pub commits: u64,
     /// Findings reported (with `--detect`).
-    pub findings: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<u64>,
     /// Detection runs that failed (tried again after the next round).
     pub detect_failed: u64,
     pub seconds: f64,
@@ -121,15 +122,17 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "stopped after {} in {:.0}s: {}, {} written, {}, {}, {}",
+            "stopped after {} in {:.0}s: {}, {} written, {}, {}",
             plural(self.rounds, "round", "rounds"),
             self.seconds,
             plural(self.objects_read, "object", "objects"),
             plural(self.written, "event", "events"),
             plural(self.duplicates, "duplicate", "duplicates"),
             plural(self.commits, "commit", "commits"),
-            plural(self.findings, "finding", "findings"),
         )?;
+        if let Some(n) = self.findings {
+            write!(f, ", {}", plural(n, "finding", "findings"))?;
+        }
         if self.quarantined > 0 {
             write!(f, ", {} quarantined", self.quarantined)?;
         }
@@ -198,7 +201,7 @@ mod tests {
         let t = Totals {
             rounds: 3,
             written: 10,
-            findings: 4,
+            findings: Some(4),
             notify: Some(Delivery {
                 posts_delivered: 1,
                 findings_delivered: 3,

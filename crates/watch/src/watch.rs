@@ -137,7 +137,10 @@ pub async fn watch(
             ""
         }
     ))?;
-    let mut totals = Totals::default();
+    let mut totals = Totals {
+        findings: detect.as_ref().map(|_| 0),
+        ..Default::default()
+    };
     // Detections run after the first round even without new events: a watcher stopped
     // between a commit and its detection run catches up when restarted.
     let mut detect_due = detect.is_some();
@@ -159,7 +162,7 @@ pub async fn watch(
                         match run_detect(d, &mut output, &mut notifier, &opts.ingest.lake).await {
                             Ok(found) => {
                                 detect_due = false;
-                                totals.findings += found.len() as u64;
+                                *totals.findings.get_or_insert(0) += found.len() as u64;
                                 Some(found)
                             }
                             Err(e) => {
