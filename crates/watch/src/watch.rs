@@ -113,7 +113,14 @@ pub async fn watch(
     err: &mut dyn Write,
 ) -> Result<Totals> {
     let started = Instant::now();
-    trailsql_lake::Lake::open(&opts.ingest.lake)?;
+    let lake = trailsql_lake::Lake::open(&opts.ingest.lake)?;
+    // A lake that needs `lake upgrade` fails every round: say so once. Other errors (the
+    // lake's bucket unreachable for a while) are the rounds' to report and retry.
+    if let Err(e @ trailsql_lake::Error::NeedsUpgrade(_)) =
+        trailsql_lake::state::check_format(&lake).await
+    {
+        return Err(e.into());
+    }
     let mut output = Output {
         out,
         err,
@@ -123,7 +130,7 @@ pub async fn watch(
         Some(d) => Some(check_rules(d, &mut output)?),
         None => None,
     };
-    let mut notifier = opts.notify.as_deref().map(Notifier::start).transpose()?;
+    let notifier = opts.notify.as_deref().map(Notifier::start).transpose()?;
     let mut stop = Stop::install()?;
     output.line(&format!(
         "{} watching {} every {:?} into {}{} (SIGINT or SIGTERM stops after the round under way)",
@@ -137,64 +144,20 @@ pub async fn watch(
             ""
         }
     ))?;
-    let mut totals = Totals {
-        findings: detect.as_ref().map(|_| 0),
-        ..Default::default()
+    let mut state = Rounds {
+        totals: Totals {
+            findings: detect.as_ref().map(|_| 0),
+            ..Default::default()
+        },
+        // Detections run after the first round even without new events: a watcher stopped
+        // between a commit and its detection run catches up when restarted.
+        detect_due: detect.is_some(),
+        detect,
+        notifier,
     };
-    // Detections run after the first round even without new events: a watcher stopped
-    // between a commit and its detection run catches up when restarted.
-    let mut detect_due = detect.is_some();
     loop {
         let round_start = Instant::now();
-        let at = Utc::now();
-        totals.rounds += 1;
-        let n = totals.rounds;
-        let ingest_opts = IngestOptions {
-            progress: false,
-            ..opts.ingest.clone()
-        };
-        match trailsql_ingest::ingest(&ingest_opts).await {
-            Ok(summary) => {
-                totals.add(&summary);
-                detect_due |= summary.written > 0;
-                let found = match &detect {
-                    Some(d) if detect_due => {
-                        match run_detect(d, &mut output, &mut notifier, &opts.ingest.lake).await {
-                            Ok(found) => {
-                                detect_due = false;
-                                *totals.findings.get_or_insert(0) += found.len() as u64;
-                                Some(found)
-                            }
-                            Err(e) => {
-                                totals.detect_failed += 1;
-                                output.problem(&format!(
-                                    "{} round {n}: detect failed (tried again after the next round): {e}",
-                                    round::stamp(Utc::now())
-                                ))?;
-                                None
-                            }
-                        }
-                    }
-                    _ => None,
-                };
-                let secs = round_start.elapsed().as_secs_f64();
-                let findings = found.as_ref().map(Vec::len);
-                report(&mut output, n, at, &summary, findings, secs, opts.verbose)?;
-                if !opts.json {
-                    for f in found.iter().flatten() {
-                        output.line(&round::finding_line(f))?;
-                    }
-                }
-            }
-            Err(e) => {
-                totals.rounds_failed += 1;
-                output.problem(&format!(
-                    "{} round {n} failed (tried again in {:?}): {e}",
-                    round::stamp(at),
-                    opts.interval
-                ))?;
-            }
-        }
+        state.round(opts, &mut output).await?;
         if stop.requested() {
             break;
         }
@@ -204,12 +167,79 @@ pub async fn watch(
             () = stop.wait() => break,
         }
     }
-    if let Some(n) = notifier {
+    let mut totals = state.totals;
+    if let Some(n) = state.notifier {
         totals.notify = Some(n.finish(NOTIFY_DRAIN).await);
     }
     totals.seconds = started.elapsed().as_secs_f64();
     output.line(&format!("{} {totals}", round::stamp(Utc::now())))?;
     Ok(totals)
+}
+
+/// What carries from one round to the next.
+struct Rounds {
+    totals: Totals,
+    /// `detect --new` options, with `--detect`.
+    detect: Option<DetectOptions>,
+    /// Whether events were committed since the last detection run (or may have been).
+    detect_due: bool,
+    notifier: Option<Notifier>,
+}
+
+impl Rounds {
+    /// One round: ingest, detect if due, report. Its failures are reported, not returned;
+    /// only failing to write the report is an error.
+    async fn round(&mut self, opts: &WatchOptions, output: &mut Output<'_>) -> Result<()> {
+        let round_start = Instant::now();
+        let at = Utc::now();
+        self.totals.rounds += 1;
+        let n = self.totals.rounds;
+        let ingest_opts = IngestOptions {
+            progress: false,
+            ..opts.ingest.clone()
+        };
+        let summary = match trailsql_ingest::ingest(&ingest_opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.totals.rounds_failed += 1;
+                // Checkpoints before the failure may have committed events.
+                self.detect_due |= self.detect.is_some();
+                return output.problem(&format!(
+                    "{} round {n} failed (tried again in {:?}): {e}",
+                    round::stamp(at),
+                    opts.interval
+                ));
+            }
+        };
+        self.totals.add(&summary);
+        self.detect_due |= summary.written > 0;
+        let mut found = None;
+        if let Some(d) = self.detect.as_ref().filter(|_| self.detect_due) {
+            match run_detect(d, output, &mut self.notifier, &opts.ingest.lake).await {
+                Ok(f) => {
+                    self.detect_due = false;
+                    *self.totals.findings.get_or_insert(0) += f.len() as u64;
+                    found = Some(f);
+                }
+                Err(e) => {
+                    self.totals.detect_failed += 1;
+                    output.problem(&format!(
+                        "{} round {n}: detect failed (tried again after the next round): {e}",
+                        round::stamp(Utc::now())
+                    ))?;
+                }
+            }
+        }
+        let secs = round_start.elapsed().as_secs_f64();
+        let findings = found.as_ref().map(Vec::len);
+        report(output, n, at, &summary, findings, secs, opts.verbose)?;
+        if !opts.json {
+            for f in found.iter().flatten() {
+                output.line(&round::finding_line(f))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The round's line, when it did something (or always, with `-v`).
