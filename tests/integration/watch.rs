@@ -305,6 +305,39 @@ fn a_failed_round_is_reported_and_tried_again() {
     );
 }
 
+#[test]
+fn what_a_retry_cannot_mend_stops_it_at_once_with_a_usage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("trail");
+    deliver_file(&src, 0, 0..5);
+    let cases: [(&[&str], &str); 5] = [
+        (&["--interval", "5s"], "--watch"),
+        (&["--watch", "--interval", "0s"], "too short an interval"),
+        (&["--watch", "--strict"], "cannot be used with"),
+        (
+            &["--watch", "--notify", "ftp://example.com/hook"],
+            "expected an http:// or https:// URL",
+        ),
+        (
+            &["--watch", "--detect", "--rules", "no/such/rules"],
+            "rules no/such/rules",
+        ),
+    ];
+    for (args, says) in cases {
+        let o = bin()
+            .arg("--lake")
+            .arg(tmp.path().join("lake"))
+            .arg("ingest")
+            .args(args)
+            .arg(&src)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
 const PUT: &str = r#"
 import sys, boto3
 endpoint, bucket, key, path = sys.argv[1:5]

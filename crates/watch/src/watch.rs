@@ -126,11 +126,11 @@ pub async fn watch(
         err,
         json: opts.json,
     };
+    let notifier = opts.notify.as_deref().map(Notifier::start).transpose()?;
     let detect = match &opts.detect {
         Some(d) => Some(check_rules(d, &mut output)?),
         None => None,
     };
-    let notifier = opts.notify.as_deref().map(Notifier::start).transpose()?;
     let mut stop = Stop::install()?;
     output.line(&format!(
         "{} watching {} every {:?} into {}{} (SIGINT or SIGTERM stops after the round under way)",
