@@ -348,18 +348,21 @@ else:
     s3.upload_file(path, bucket, key)
 "#;
 
+/// Create a bucket (`key` "-") or upload `path` to `bucket/key`.
+fn put(moto: &crate::s3::Moto, bucket: &str, key: &str, path: &Path) {
+    let o = Command::new("python3")
+        .args(["-c", PUT, &moto.endpoint, bucket, key])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
 #[test]
 fn watch_a_bucket_within_the_bound_and_restart_without_loss_or_doubles() {
     let moto = start_moto();
     let tmp = tempfile::tempdir().unwrap();
-    let put = |bucket: &str, key: &str, path: &Path| {
-        let o = Command::new("python3")
-            .args(["-c", PUT, &moto.endpoint, bucket, key])
-            .arg(path)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
+    let put = |bucket: &str, key: &str, path: &Path| put(&moto, bucket, key, path);
     put("trail", "-", tmp.path());
     put("lake", "-", tmp.path());
     let lake = "s3://lake/watched";
@@ -555,4 +558,45 @@ fn detect_and_notify_deliver_each_finding_once_and_json_prints_them() {
     assert!(status.success(), "{err:?}");
     assert!(out.is_empty(), "no findings again: {out:?}");
     assert_eq!(hook.posts.lock().unwrap().len(), before);
+}
+
+#[test]
+fn quiet_rounds_on_a_bucket_leave_the_source_state_alone() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    put(&moto, "trail", "-", tmp.path());
+    let file = tmp.path().join("0.json.gz");
+    std::fs::write(&file, gzip(&log_file(0..20))).unwrap();
+    put(&moto, "trail", &delivery_key(0), &file);
+    let lake = tmp.path().join("lake");
+    let mut cmd = bin();
+    cmd.arg("--lake")
+        .arg(&lake)
+        .args(["ingest", "--watch", "-v", "--interval", "300ms"])
+        .arg("s3://trail/AWSLogs/");
+    with_s3(&mut cmd, &moto);
+    let w = Watcher::start(cmd);
+    let start = Instant::now();
+    while !w
+        .stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("round 8:"))
+    {
+        assert!(start.elapsed() < PATIENCE, "{}", w.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, out, _) = w.stop();
+    assert!(status.success());
+    assert!(
+        out.iter().any(|l| l.contains("round 2: nothing new")),
+        "-v prints quiet rounds: {out:?}"
+    );
+    // The first round recorded its objects and how far the bucket is listed; the quiet rounds
+    // after it, nothing (a record each would make every later run read them all).
+    let records = std::fs::read_dir(lake.join("_trailsql/sources"))
+        .unwrap()
+        .count();
+    assert_eq!(records, 1, "{out:?}");
 }
