@@ -264,6 +264,48 @@ fn watch_a_folder_within_the_bound_and_restart_without_loss_or_doubles() {
 }
 
 #[test]
+fn sigterm_during_a_round_lets_it_finish_its_commits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("trail");
+    let cfg = trailsql_gen::GenConfig {
+        events: 20_000,
+        days: 2,
+        seed: 16,
+        ..Default::default()
+    };
+    trailsql_gen::generate(&cfg, &src).unwrap();
+    let lake = tmp.path().join("lake");
+    let mut cmd = bin();
+    cmd.arg("--lake")
+        .arg(&lake)
+        .args(["ingest", "--watch", "--buffer-mb", "1"])
+        .arg(&src);
+    let w = Watcher::start(cmd);
+    // The lake's lock is held while a round runs: signal as soon as it is there.
+    let lock = lake.join(trailsql_lake::state::LOCK);
+    let start = Instant::now();
+    while !lock.exists() {
+        assert!(start.elapsed() < PATIENCE, "{}", w.output());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (status, out, err) = w.stop();
+    assert!(status.success(), "{err:?}");
+    assert!(
+        out.iter().any(|l| l.contains("round 1: ")),
+        "the round finished: {out:?} {err:?}"
+    );
+    assert!(!lock.exists(), "the lock is released");
+    // Nothing was left for a next run: every object is in, each event once.
+    let again = ingest_ok(&lake, &[&src], &[]);
+    assert_eq!(u(&again, "objects_read"), 0, "{again:#}");
+    assert_eq!(u(&again, "written"), 0);
+    let run = |args: &[&str]| bin().arg("--lake").arg(&lake).args(args).output().unwrap();
+    let (n, ids) = counts(&run);
+    assert_eq!(n, ids);
+    assert!(n > 19_000, "{n}");
+}
+
+#[test]
 fn a_failed_round_is_reported_and_tried_again() {
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("trail");
