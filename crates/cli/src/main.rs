@@ -361,8 +361,8 @@ struct WatchArgs {
     /// the new findings
     #[arg(long, requires = "watch")]
     detect: bool,
-    /// Rule files or directories for --detect and --notify (repeatable) [default: the
-    /// shipped rules]
+    /// Rule files or directories for --detect and --notify (repeatable; implies --detect)
+    /// [default: the shipped rules]
     #[arg(
         long = "rules",
         value_name = "PATH",
@@ -819,7 +819,7 @@ async fn watch(ingest: IngestOptions, a: WatchArgs, json: bool) -> anyhow::Resul
     opts.interval = a.interval.unwrap_or(trailsql_watch::DEFAULT_INTERVAL);
     opts.verbose = a.verbose;
     opts.json = json;
-    if a.detect || a.notify.is_some() {
+    if a.detect || a.notify.is_some() || !a.rules.is_empty() {
         let mut d = trailsql_detect::DetectOptions::new(opts.ingest.lake.clone());
         d.rules = a.rules;
         opts.detect = Some(d);
