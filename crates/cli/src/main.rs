@@ -474,6 +474,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .or_else(|| {
                 c.downcast_ref::<trailsql_ingest::Error>()
                     .and_then(|i| i.io_error())
+            })
+            .or_else(|| match c.downcast_ref::<trailsql_watch::Error>() {
+                Some(trailsql_watch::Error::Io(e)) => Some(e),
+                _ => None,
             });
         io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
