@@ -310,7 +310,8 @@ struct IngestArgs {
     /// Fail on the first bad file or record instead of reporting it and going on
     #[arg(long)]
     strict: bool,
-    /// Print the summary as JSON
+    /// Print the summary as JSON (with --watch: the findings as NDJSON, one per line, and
+    /// the round lines on stderr)
     #[arg(long)]
     json: bool,
     /// No progress bar
@@ -346,6 +347,40 @@ struct IngestArgs {
     /// bound by round trips, objects/s = requests in flight / latency
     #[arg(long, default_value_t = trailsql_ingest::DEFAULT_MAX_REQUESTS)]
     max_requests: usize,
+    #[command(flatten)]
+    watch: WatchArgs,
+}
+
+/// `ingest --watch` and what runs after each round.
+#[derive(Args)]
+struct WatchArgs {
+    /// Keep running: ingest what is new every --interval, until SIGINT or SIGTERM (which
+    /// stop after the round under way); one line per round with something new
+    #[arg(long, conflicts_with_all = ["verify", "strict"])]
+    watch: bool,
+    /// Time between the starts of two rounds: 500ms, 30s, 5m, 1h [default: 60s]
+    #[arg(long, requires = "watch", value_parser = trailsql_watch::parse_interval)]
+    interval: Option<std::time::Duration>,
+    /// Run Sigma rules (`detect --new`) after each round that committed events, and print
+    /// the new findings
+    #[arg(long, requires = "watch")]
+    detect: bool,
+    /// Rule files or directories for --detect and --notify (repeatable; implies --detect)
+    /// [default: the shipped rules]
+    #[arg(
+        long = "rules",
+        value_name = "PATH",
+        requires = "watch",
+        value_delimiter = ':'
+    )]
+    rules: Vec<PathBuf>,
+    /// POST each round's findings to this URL (a Slack incoming webhook, or any receiver of
+    /// JSON), retried with backoff in the background; implies --detect
+    #[arg(long, value_name = "URL", requires = "watch")]
+    notify: Option<String>,
+    /// Also print a line for rounds that found nothing new
+    #[arg(long, short, requires = "watch")]
+    verbose: bool,
 }
 
 #[derive(Args)]
@@ -443,6 +478,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
             .or_else(|| {
                 c.downcast_ref::<trailsql_ingest::Error>()
                     .and_then(|i| i.io_error())
+            })
+            .or_else(|| match c.downcast_ref::<trailsql_watch::Error>() {
+                Some(trailsql_watch::Error::Io(e)) => Some(e),
+                _ => None,
             });
         io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
@@ -548,6 +587,9 @@ async fn dispatch(
             opts.max_requests = a.max_requests.max(1);
             if a.verify {
                 opts.verify = Some(trailsql_ingest::verify::PublicKeys::load(&a.public_keys)?);
+            }
+            if a.watch.watch {
+                return watch(opts, a.watch, a.json).await;
             }
             let summary = trailsql_ingest::ingest(&opts).await?;
             let mut out = std::io::stdout().lock();
@@ -779,6 +821,26 @@ async fn dispatch(
                 ExitCode::from(1)
             })
         }
+    }
+}
+
+/// `ingest --watch`: until SIGINT or SIGTERM.
+async fn watch(ingest: IngestOptions, a: WatchArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let mut opts = trailsql_watch::WatchOptions::new(ingest);
+    opts.interval = a.interval.unwrap_or(trailsql_watch::DEFAULT_INTERVAL);
+    opts.verbose = a.verbose;
+    opts.json = json;
+    if a.detect || a.notify.is_some() || !a.rules.is_empty() {
+        let mut d = trailsql_detect::DetectOptions::new(opts.ingest.lake.clone());
+        d.rules = a.rules;
+        opts.detect = Some(d);
+    }
+    opts.notify = a.notify;
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr();
+    match trailsql_watch::watch(&opts, &mut out, &mut err).await {
+        Err(trailsql_watch::Error::Usage(e)) => Ok(usage(&e)),
+        other => other.map(|_| ExitCode::SUCCESS).map_err(Into::into),
     }
 }
 

@@ -312,6 +312,9 @@ fn bytes(b: u64) -> String {
     }
 }
 
+/// How old an S3 source's listing mark gets before a run records a newer one.
+const MARK_REFRESH: chrono::Duration = chrono::Duration::hours(1);
+
 /// Partition files of a checkpoint encoded (and written) at a time.
 const ENCODERS: usize = 2;
 
@@ -815,7 +818,13 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                 (Some((first, _)), Some(m)) => first == m,
                 (Some(_), None) => false,
             };
-        if arg.starts_with("s3://") && complete {
+        // A mark younger than MARK_REFRESH is kept: listing from the day before it lists the
+        // same days, and `ingest --watch` would otherwise record a new one every quiet round.
+        let fresh = state
+            .listed
+            .get(&mark_key)
+            .is_some_and(|t| listed_at - *t < MARK_REFRESH);
+        if arg.starts_with("s3://") && complete && !fresh {
             marks.push(lake_state::Listed {
                 source: mark_key,
                 at: listed_at,
