@@ -25,6 +25,8 @@ pub trait Sink {
     fn record(&mut self, index: u64, raw: &RawValue);
     /// An element that is not a record (not an object, malformed, not CloudTrail).
     fn bad(&mut self, bad: BadRecord);
+    /// `n` envelopes or wrapped events with nothing for the lake (see [`crate::envelope`]).
+    fn skipped(&mut self, why: &'static str, n: u64);
 }
 
 /// What streaming an object found.
@@ -70,7 +72,10 @@ pub fn read_stream(name: &str, raw: impl Read, max_object: u64, sink: &mut dyn S
         Err(e) => st.failed(None, &e, max_object, &count),
         Ok((head, _)) if head.is_empty() => Verdict::Skipped("empty file"),
         Ok((head, rest)) => {
-            if !matches!(head[0], b'{' | b'[') {
+            if crate::envelope::is_export(&head) {
+                let reader = BufReader::with_capacity(64 << 10, io::Cursor::new(head).chain(rest));
+                st.lines(name, reader, max_object, &count)
+            } else if !matches!(head[0], b'{' | b'[') {
                 if shape::looks_like_non_log(name) {
                     Verdict::Skipped("not a log file")
                 } else {
@@ -271,6 +276,41 @@ impl State<'_> {
         }
     }
 
+    /// The records of a piece read in memory, at their positions after those handed out.
+    fn contents(
+        &mut self,
+        records: Vec<(u64, shape::RecordText<'_>)>,
+        bad_records: Vec<BadRecord>,
+        skipped: std::collections::BTreeMap<&'static str, u64>,
+    ) {
+        let base = self.index;
+        let mut next = base;
+        for bad in bad_records {
+            next = next.max(base + bad.index + 1);
+            self.sink.bad(BadRecord {
+                index: base + bad.index,
+                ..bad
+            });
+        }
+        for (i, rec) in &records {
+            next = next.max(base + i + 1);
+            self.sink.record(base + i, rec.raw());
+            self.records += 1;
+        }
+        for (why, n) in skipped {
+            self.sink.skipped(why, n);
+        }
+        self.index = next;
+    }
+
+    /// A log event of an `events` array: its message is the event.
+    fn log_event(&mut self, raw: &RawValue) {
+        match crate::envelope::log_event_message(raw) {
+            Ok(ev) => self.record(&ev),
+            Err(why) => self.bad(raw.get().as_bytes(), why),
+        }
+    }
+
     /// Newline-delimited documents, one line at a time; a bad line is a bad record.
     fn lines(
         &mut self,
@@ -309,21 +349,7 @@ impl State<'_> {
                 Verdict::Rejected(why) => self.bad(text, why),
                 Verdict::Events(s) | Verdict::Damaged(s, _) => {
                     shape = Some(shape.map_or(s, |prev| if prev == s { s } else { "mixed" }));
-                    let base = self.index;
-                    let mut next = base;
-                    for bad in c.bad_records {
-                        next = next.max(base + bad.index + 1);
-                        self.sink.bad(BadRecord {
-                            index: base + bad.index,
-                            ..bad
-                        });
-                    }
-                    for (i, rec) in &c.records {
-                        next = next.max(base + i + 1);
-                        self.sink.record(base + i, rec.raw());
-                        self.records += 1;
-                    }
-                    self.index = next;
+                    self.contents(c.records, c.bad_records, c.skipped_messages);
                 }
             }
         }
@@ -394,6 +420,7 @@ mod tests {
         fn bad(&mut self, bad: BadRecord) {
             self.bad.push((bad.index, bad.reason));
         }
+        fn skipped(&mut self, _: &'static str, _: u64) {}
     }
 
     fn streamed(name: &str, data: &[u8], max: u64) -> (Collect, Verdict) {
@@ -510,6 +537,7 @@ mod tests {
                 self.n += 1;
             }
             fn bad(&mut self, _: BadRecord) {}
+            fn skipped(&mut self, _: &'static str, _: u64) {}
         }
         let read = Rc::new(Cell::new(0));
         let reader = Capped {
