@@ -56,7 +56,12 @@ fn ingest_cwl(moto: &Moto, lake: &Path, args: &[&str]) -> Run {
 
 fn ingest_cwl_ok(moto: &Moto, lake: &Path, args: &[&str]) -> Value {
     let run = ingest_cwl(moto, lake, args);
-    assert!(run.ok(), "ingest failed: {}\n{}", run.stderr(), run.stdout());
+    assert!(
+        run.ok(),
+        "ingest failed: {}\n{}",
+        run.stderr(),
+        run.stdout()
+    );
     let s = run.summary();
     assert_balanced(&s);
     s
@@ -79,17 +84,26 @@ fn as_log_events(events: &[Value], base: i64) -> Vec<(i64, String)> {
 }
 
 fn eventids(lake: &Path) -> Vec<String> {
-    sql(lake, "SELECT eventid FROM cloudtrail ORDER BY eventid", "csv")
-        .lines()
-        .skip(1)
-        .map(str::to_owned)
-        .collect()
+    sql(
+        lake,
+        "SELECT eventid FROM cloudtrail ORDER BY eventid",
+        "csv",
+    )
+    .lines()
+    .skip(1)
+    .map(str::to_owned)
+    .collect()
 }
 
 fn ids_of(events: &[(i64, String)]) -> Vec<String> {
     events
         .iter()
-        .map(|(_, m)| serde_json::from_str::<Value>(m).unwrap()["eventID"].as_str().unwrap().to_owned())
+        .map(|(_, m)| {
+            serde_json::from_str::<Value>(m).unwrap()["eventID"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -105,7 +119,10 @@ fn a_log_group_is_read_stream_by_stream_and_incrementally() {
     let us = as_log_events(&events[..10_200], base);
     let eu = as_log_events(&events[10_200..10_300], base + 500);
     let app = vec![
-        (base, r#"{"level":"info","msg":"not CloudTrail"}"#.to_owned()),
+        (
+            base,
+            r#"{"level":"info","msg":"not CloudTrail"}"#.to_owned(),
+        ),
         as_log_events(&events[10_300..10_301], base + 1)[0].clone(),
     ];
     let (us_name, eu_name) = (
@@ -121,9 +138,18 @@ fn a_log_group_is_read_stream_by_stream_and_incrementally() {
     let lake = tmp.path().join("lake");
     let s = ingest_cwl_ok(&moto, &lake, &["cwl://trail"]);
     assert_eq!(u(&s, "objects_read"), 3, "{s:#}");
-    assert_eq!(u(&s, "written"), 10_301, "more than one page of a stream: {s:#}");
+    assert_eq!(
+        u(&s, "written"),
+        10_301,
+        "more than one page of a stream: {s:#}"
+    );
     assert_eq!(u(&s, "quarantined"), 1);
-    let mut want = [ids_of(&us), ids_of(&eu), vec![ids_of(&as_log_events(&events[10_300..10_301], 0))[0].clone()]].concat();
+    let mut want = [
+        ids_of(&us),
+        ids_of(&eu),
+        vec![ids_of(&as_log_events(&events[10_300..10_301], 0))[0].clone()],
+    ]
+    .concat();
     want.sort();
     assert_eq!(eventids(&lake), want);
     let sources = sql(
@@ -133,7 +159,9 @@ fn a_log_group_is_read_stream_by_stream_and_incrementally() {
     );
     assert_eq!(
         sources,
-        format!("sourceobject,n\ncwl://trail/{eu_name},100\ncwl://trail/{us_name},10200\ncwl://trail/app,1\n")
+        format!(
+            "sourceobject,n\ncwl://trail/{eu_name},100\ncwl://trail/{us_name},10200\ncwl://trail/app,1\n"
+        )
     );
 
     // Nothing new: each stream's content is the same, and nothing is written.
@@ -147,27 +175,49 @@ fn a_log_group_is_read_stream_by_stream_and_incrementally() {
     let last = us.last().unwrap().0;
     let more_us = as_log_events(&events[10_301..10_304], last);
     let more_eu = as_log_events(&events[10_304..10_306], eu.last().unwrap().0 + 60_000);
-    put(&moto, "trail", &[(us_name, more_us.clone()), (eu_name, more_eu.clone())]);
+    put(
+        &moto,
+        "trail",
+        &[(us_name, more_us.clone()), (eu_name, more_eu.clone())],
+    );
     let s = ingest_cwl_ok(&moto, &lake, &["cwl://trail"]);
     assert_eq!(u(&s, "written"), 5, "exactly the new events: {s:#}");
-    assert_eq!(u(&s, "duplicates_in_lake"), 2, "the last event of each stream, read again: {s:#}");
+    assert_eq!(
+        u(&s, "duplicates_in_lake"),
+        2,
+        "the last event of each stream, read again: {s:#}"
+    );
     assert_eq!(u(&s, "records"), 7, "{s:#}");
     assert_eq!(eventids(&lake).len(), 10_306);
 
     // Only the streams under a prefix, and only a time window.
     let lake2 = tmp.path().join("lake2");
-    let from = chrono::DateTime::from_timestamp_millis(base + 100_000).unwrap().to_rfc3339();
-    let to = chrono::DateTime::from_timestamp_millis(base + 200_000).unwrap().to_rfc3339();
+    let from = chrono::DateTime::from_timestamp_millis(base + 100_000)
+        .unwrap()
+        .to_rfc3339();
+    let to = chrono::DateTime::from_timestamp_millis(base + 200_000)
+        .unwrap()
+        .to_rfc3339();
     let s = ingest_cwl_ok(
         &moto,
         &lake2,
-        &["--since", &from, "--until", &to, "cwl://trail?prefix=111122223333_"],
+        &[
+            "--since",
+            &from,
+            "--until",
+            &to,
+            "cwl://trail?prefix=111122223333_",
+        ],
     );
     assert_eq!(u(&s, "quarantined"), 0, "the app stream is not read: {s:#}");
     // us: its events of seconds 100 to 199; eu: its first 100 events are before, the two
     // appended (at 159.5 s and 160.5 s) within.
     assert_eq!(u(&s, "written"), 102, "{s:#}");
-    assert_eq!(u(&s, "outside_window"), 0, "startTime/endTime asked of the API: {s:#}");
+    assert_eq!(
+        u(&s, "outside_window"),
+        0,
+        "startTime/endTime asked of the API: {s:#}"
+    );
 
     // A missing log group is named.
     let run = ingest_cwl(&moto, &tmp.path().join("lake3"), &["cwl://no-such-group"]);

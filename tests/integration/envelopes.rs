@@ -151,7 +151,11 @@ pub fn filter_log_events(events: &[Value]) -> Vec<u8> {
 pub fn lake_events(lake: &Path) -> (String, String) {
     (
         scalar(lake, "SELECT count(*) FROM cloudtrail"),
-        sql(lake, "SELECT eventid FROM cloudtrail ORDER BY eventid", "csv"),
+        sql(
+            lake,
+            "SELECT eventid FROM cloudtrail ORDER BY eventid",
+            "csv",
+        ),
     )
 }
 
@@ -209,13 +213,20 @@ fn envelopes_equal_plain(plain: &Path, events: &[Value], tmp: &Path) {
     for (shape, dir) in write_envelopes(events, &tmp.join("envelopes")) {
         let lake = tmp.join(format!("lake-{shape}"));
         let s = ingest_ok(&lake, &[&dir], &[]);
-        assert_eq!(u(&s, "objects_rejected") + u(&s, "objects_damaged"), 0, "{shape}: {s:#}");
+        assert_eq!(
+            u(&s, "objects_rejected") + u(&s, "objects_damaged"),
+            0,
+            "{shape}: {s:#}"
+        );
         assert_eq!(u(&s, "quarantined"), 0, "{shape}: {s:#}");
         assert_eq!(u(&s, "records"), events.len() as u64, "{shape}: {s:#}");
         assert_eq!(lake_events(&lake), expected, "{shape}");
         // The position of each row is its record's place in its object.
         let rows = lake_rows(&lake);
-        assert!(rows.iter().all(|r| r.source.starts_with("file://")), "{shape}");
+        assert!(
+            rows.iter().all(|r| r.source.starts_with("file://")),
+            "{shape}"
+        );
         let max = rows.iter().map(|r| r.index).max().unwrap();
         assert!(max >= 1 && (max as usize) < events.len(), "{shape}: {max}");
     }
@@ -271,11 +282,11 @@ fn bad_envelopes_are_quarantined_or_skipped_and_counted() {
     let not_ct = json!({"level": "info", "msg": "an application log line"});
     // A subscription envelope with a good event, bad JSON, a non-CloudTrail message.
     let env = json!({"messageType": "DATA_MESSAGE", "owner": "1", "logGroup": "g", "logStream": "s",
-        "subscriptionFilters": ["f"], "logEvents": [
-            log_event(0, &events[0]),
-            {"id": "1", "timestamp": 1, "message": "{\"eventVersion\":\"1.08\", truncated"},
-            {"id": "2", "timestamp": 2, "message": not_ct.to_string()},
-        ]});
+    "subscriptionFilters": ["f"], "logEvents": [
+        log_event(0, &events[0]),
+        {"id": "1", "timestamp": 1, "message": "{\"eventVersion\":\"1.08\", truncated"},
+        {"id": "2", "timestamp": 2, "message": not_ct.to_string()},
+    ]});
     let mut firehose = gzip(env.to_string().as_bytes());
     firehose.extend(gzip(control_message().as_bytes()));
     std::fs::write(src.join("cwl-firehose.gz"), firehose).unwrap();
@@ -334,7 +345,10 @@ fn bad_envelopes_are_quarantined_or_skipped_and_counted() {
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert_eq!(reasons[0].0, "cwl-firehose.gz");
     assert_eq!(reasons[0].1, 1);
-    assert!(reasons[0].2.starts_with("message is not valid JSON"), "{reasons:?}");
+    assert!(
+        reasons[0].2.starts_with("message is not valid JSON"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[1].1, 2);
     assert_eq!(reasons[1].2, "message is not a CloudTrail event");
     assert_eq!(reasons[2].0, "eb-firehose");

@@ -311,7 +311,9 @@ mod tests {
         assert!(LogGroupSource::parse("cwl://g").unwrap().prefix.is_none());
         let e = LogGroupSource::parse("cwl://").unwrap_err().to_string();
         assert!(e.contains("no log group"), "{e}");
-        let e = LogGroupSource::parse("cwl://g?pfx=a").unwrap_err().to_string();
+        let e = LogGroupSource::parse("cwl://g?pfx=a")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown parameter \"pfx\""), "{e}");
     }
 

@@ -72,7 +72,13 @@ impl Envelope {
     }
 
     /// Take the events of one envelope into `out`, from `index` on.
-    pub fn take<'a>(self, pairs: &Pairs<'a>, doc_text: &'a str, out: &mut Contents<'a>, index: &mut u64) {
+    pub fn take<'a>(
+        self,
+        pairs: &Pairs<'a>,
+        doc_text: &'a str,
+        out: &mut Contents<'a>,
+        index: &mut u64,
+    ) {
         match self {
             Envelope::CwlSubscription => {
                 let kind = pairs.get("messageType").and_then(json::string);
@@ -93,7 +99,10 @@ impl Envelope {
             Envelope::LogEvents => log_events(pairs.get("events"), doc_text, "events", out, index),
             Envelope::EventBridge => {
                 let kind = pairs.get("detail-type").and_then(json::string);
-                if !kind.as_deref().is_some_and(|k| k.ends_with("via CloudTrail")) {
+                if !kind
+                    .as_deref()
+                    .is_some_and(|k| k.ends_with("via CloudTrail"))
+                {
                     out.skip_message(NOT_CLOUDTRAIL_DETAIL);
                     return;
                 }
@@ -233,13 +242,21 @@ mod tests {
             m = message(EV)
         );
         let c = read_contents("x", data.as_bytes());
-        assert!(matches!(c.verdict, Verdict::Events(CWL_SUBSCRIPTION)), "{:?}", c.verdict);
+        assert!(
+            matches!(c.verdict, Verdict::Events(CWL_SUBSCRIPTION)),
+            "{:?}",
+            c.verdict
+        );
         let idx: Vec<u64> = c.records.iter().map(|(i, _)| *i).collect();
         assert_eq!(idx, vec![0, 2]);
         assert_eq!(c.records[0].1.raw().get(), EV);
         assert_eq!(c.bad_records.len(), 1);
         assert_eq!(c.bad_records[0].index, 1);
-        assert!(c.bad_records[0].reason.contains("not valid JSON"), "{:?}", c.bad_records);
+        assert!(
+            c.bad_records[0].reason.contains("not valid JSON"),
+            "{:?}",
+            c.bad_records
+        );
         assert_eq!(c.skipped_messages[CONTROL_MESSAGE], 1);
     }
 
@@ -251,9 +268,18 @@ mod tests {
             )
         };
         for sep in ["", "\n"] {
-            let data = [eb("AWS API Call via CloudTrail"), eb("Object Created"), eb("AWS Console Sign In via CloudTrail")].join(sep);
+            let data = [
+                eb("AWS API Call via CloudTrail"),
+                eb("Object Created"),
+                eb("AWS Console Sign In via CloudTrail"),
+            ]
+            .join(sep);
             let c = read_contents("x", data.as_bytes());
-            assert!(matches!(c.verdict, Verdict::Events(EVENTBRIDGE)), "{:?}", c.verdict);
+            assert!(
+                matches!(c.verdict, Verdict::Events(EVENTBRIDGE)),
+                "{:?}",
+                c.verdict
+            );
             assert_eq!(c.records.len(), 2);
             assert_eq!(c.records[0].1.raw().get(), EV);
             assert_eq!(c.skipped_messages[NOT_CLOUDTRAIL_DETAIL], 1);
@@ -267,13 +293,23 @@ mod tests {
             m = message(EV)
         );
         let c = read_contents("x", data.as_bytes());
-        assert!(matches!(c.verdict, Verdict::Events(LOG_EVENTS)), "{:?}", c.verdict);
+        assert!(
+            matches!(c.verdict, Verdict::Events(LOG_EVENTS)),
+            "{:?}",
+            c.verdict
+        );
         assert_eq!(c.records.len(), 1);
         assert_eq!(c.bad_records[0].reason, "message is not a CloudTrail event");
 
-        let export = format!("2024-03-02T10:00:00.000Z {EV}\n2024-03-02T10:00:01.000Z {{bad\n2024-03-02T10:00:02.000Z {EV}\n");
+        let export = format!(
+            "2024-03-02T10:00:00.000Z {EV}\n2024-03-02T10:00:01.000Z {{bad\n2024-03-02T10:00:02.000Z {EV}\n"
+        );
         let c = read_contents("x", export.as_bytes());
-        assert!(matches!(c.verdict, Verdict::Events(CWL_EXPORT)), "{:?}", c.verdict);
+        assert!(
+            matches!(c.verdict, Verdict::Events(CWL_EXPORT)),
+            "{:?}",
+            c.verdict
+        );
         let idx: Vec<u64> = c.records.iter().map(|(i, _)| *i).collect();
         assert_eq!(idx, vec![0, 2]);
         assert_eq!(c.bad_records[0].index, 1);

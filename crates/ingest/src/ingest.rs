@@ -224,7 +224,12 @@ impl std::fmt::Display for Summary {
                 .map(|(r, c)| format!("{r} {}", n(*c)))
                 .collect();
             let total = self.messages_skipped.values().sum();
-            writeln!(f, "  messages skipped{:>10}  ({})", n(total), why.join(", "))?;
+            writeln!(
+                f,
+                "  messages skipped{:>10}  ({})",
+                n(total),
+                why.join(", ")
+            )?;
         }
         let skipped: Vec<String> = self
             .skipped_by_reason
@@ -1005,7 +1010,10 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             summary.quarantined += d.quarantined;
             summary.outside_window += d.outside_window;
             for (why, n) in &d.skipped_messages {
-                *summary.messages_skipped.entry((*why).to_owned()).or_default() += n;
+                *summary
+                    .messages_skipped
+                    .entry((*why).to_owned())
+                    .or_default() += n;
             }
             let shown = d.obj.display().to_owned();
             match d.status {
