@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 use crate::envelopes::generated_events;
-use crate::s3::{Moto, start_moto, with_s3};
+use crate::s3::{FaultyProxy, Moto, start_moto, with_s3};
 
 const PUT: &str = r#"
 import sys, json, boto3
@@ -227,4 +227,43 @@ fn a_log_group_is_read_stream_by_stream_and_incrementally() {
         "{}",
         run.stderr()
     );
+}
+
+#[test]
+fn throttled_and_dropped_requests_are_retried_without_loss() {
+    let moto = start_moto();
+    let tmp = tempfile::tempdir().unwrap();
+    let events = generated_events(300, 9, &tmp.path().join("gen"));
+    let base = (chrono::Utc::now().timestamp_millis() - 86_400_000) / 1000 * 1000;
+    let streams: Vec<(String, Vec<(i64, String)>)> = events
+        .chunks(events.len() / 3 + 1)
+        .enumerate()
+        .map(|(i, c)| (format!("s{i}"), as_log_events(c, base)))
+        .collect();
+    let named: Vec<(&str, Vec<(i64, String)>)> = streams
+        .iter()
+        .map(|(n, e)| (n.as_str(), e.clone()))
+        .collect();
+    put(&moto, "trail", &named);
+    // Every 5th request answered 503, every 7th connection dropped; only CloudWatch Logs'
+    // endpoint goes through the proxy.
+    let proxy = FaultyProxy::start(&moto, tmp.path().join("faults.json"));
+    let mut cmd = bin();
+    cmd.arg("--lake").arg(tmp.path().join("lake")).args([
+        "ingest",
+        "--json",
+        "--quiet",
+        "cwl://trail",
+    ]);
+    with_s3(&mut cmd, &moto);
+    cmd.env("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", &proxy.endpoint);
+    let run = Run {
+        output: cmd.output().unwrap(),
+    };
+    assert!(run.ok(), "{}", run.stderr());
+    let s = run.summary();
+    assert_eq!(u(&s, "written"), events.len() as u64, "{s:#}");
+    let stats = proxy.stats();
+    assert!(stats["slowdown"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(stats["dropped"].as_u64().unwrap() >= 1, "{stats}");
 }
