@@ -224,6 +224,73 @@ impl Contents<'_> {
     }
 }
 
+/// Each envelope of [`crate::envelope`], with bad messages, skipped ones, and several
+/// envelopes one after another.
+#[cfg(test)]
+pub(crate) fn samples() -> Vec<(String, Vec<u8>)> {
+    use std::io::Write;
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let ev = |n: u32| format!(r#"{{"eventTime":"2024-03-02T10:00:0{n}Z","eventID":"e{n}"}}"#);
+    let msg = |n: u32| serde_json::to_string(&ev(n)).unwrap();
+    let sub = |kind: &str, events: &str| {
+        format!(
+            r#"{{"messageType":"{kind}","owner":"1","logGroup":"g","logStream":"s","subscriptionFilters":[],"logEvents":[{events}]}}"#
+        )
+    };
+    let firehose = [
+        sub(
+            "DATA_MESSAGE",
+            &format!(
+                r#"{{"id":"1","timestamp":1,"message":{}}},{{"id":"2","timestamp":1,"message":"bad"}}"#,
+                msg(1)
+            ),
+        ),
+        sub(
+            "CONTROL_MESSAGE",
+            r#"{"id":"","timestamp":1,"message":"CWL CONTROL MESSAGE"}"#,
+        ),
+        sub(
+            "DATA_MESSAGE",
+            &format!(r#"{{"id":"3","timestamp":1,"message":{}}}"#, msg(2)),
+        ),
+    ];
+    let eb = |dt: &str, d: String| {
+        format!(r#"{{"version":"0","id":"x","detail-type":"{dt}","source":"aws.s3","detail":{d}}}"#)
+    };
+    let ebs = [
+        eb("AWS API Call via CloudTrail", ev(1)),
+        eb("Object Created", ev(2)),
+        eb("AWS API Call via CloudTrail", "{\"a\":1}".into()),
+        eb("AWS API Call via CloudTrail", ev(3)),
+    ];
+    let logs = format!(
+        r#"{{"events":[{{"timestamp":1,"message":{}}},{{"timestamp":1,"message":"x"}},{{"timestamp":2,"message":{}}}],"searchedLogStreams":[]}}"#,
+        msg(1),
+        msg(2)
+    );
+    let export = format!(
+        "2024-03-02T10:00:01.000Z {}\n2024-03-02T10:00:02.000Z {{bad\n2024-03-02T10:00:03.000Z {}\n",
+        ev(1),
+        ev(3)
+    );
+    let mut members = Vec::new();
+    for env in &firehose {
+        members.extend(gz(env.as_bytes()));
+    }
+    vec![
+        ("firehose.gz".into(), members),
+        ("firehose".into(), firehose.concat().into_bytes()),
+        ("eb".into(), ebs.concat().into_bytes()),
+        ("eb-lines".into(), ebs.join("\n").into_bytes()),
+        ("logs.json".into(), logs.into_bytes()),
+        ("export.gz".into(), gz(export.as_bytes())),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
