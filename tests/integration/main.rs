@@ -4,8 +4,10 @@
 mod big_objects;
 mod common;
 mod crash;
+mod cwl;
 mod dedupe;
 mod detect;
+mod envelopes;
 mod errors;
 mod lake;
 mod lookup;

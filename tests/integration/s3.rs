@@ -218,9 +218,9 @@ pub fn walk(dir: &std::path::Path) -> Vec<String> {
 
 /// A proxy in front of moto that answers 503 SlowDown to every 5th request and drops every
 /// 7th connection before answering.
-struct FaultyProxy {
+pub struct FaultyProxy {
     child: std::process::Child,
-    endpoint: String,
+    pub endpoint: String,
     stats: std::path::PathBuf,
 }
 
@@ -232,7 +232,7 @@ impl Drop for FaultyProxy {
 }
 
 impl FaultyProxy {
-    fn start(upstream: &Moto, stats: std::path::PathBuf) -> FaultyProxy {
+    pub fn start(upstream: &Moto, stats: std::path::PathBuf) -> FaultyProxy {
         FaultyProxy::start_mode(upstream, stats, "faults")
     }
 
@@ -265,7 +265,7 @@ impl FaultyProxy {
         }
     }
 
-    fn stats(&self) -> serde_json::Value {
+    pub fn stats(&self) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(&self.stats).unwrap()).unwrap()
     }
 }

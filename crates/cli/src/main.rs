@@ -40,7 +40,8 @@ struct S3Args {
     /// AWS_PROFILE or default, web identity, ECS, IMDS]
     #[arg(long, global = true, value_name = "PROFILE")]
     profile: Option<String>,
-    /// AWS profile for the buckets of s3:// sources (ingest, verify), e.g. a log-archive account
+    /// AWS profile for the buckets of s3:// sources and the log groups of cwl:// sources (ingest,
+    /// verify), e.g. a log-archive account
     #[arg(
         long,
         global = true,
@@ -298,7 +299,8 @@ struct LookupArgs {
 
 #[derive(Args)]
 struct IngestArgs {
-    /// Files, directories (read recursively) or globs ("logs/**/*.json.gz")
+    /// Files, directories (read recursively) or globs ("logs/**/*.json.gz"), s3://bucket/prefix,
+    /// or cwl://LOG_GROUP[?prefix=STREAM_PREFIX] (CloudWatch Logs)
     #[arg(required = true)]
     sources: Vec<String>,
     /// Only events at or after this time (2024-01-15, RFC 3339, or 7d / 24h / 30m ago)
@@ -493,6 +495,14 @@ fn bucket_of(location: &str) -> Option<&str> {
     Some(rest.split('/').next().unwrap_or(rest))
 }
 
+/// The settings key of a `cwl://GROUP[?prefix=...]` source: `cwl://GROUP` (also what
+/// `--bucket-profile cwl://GROUP=PROFILE` names).
+fn log_group_of(source: &str) -> Option<&str> {
+    source
+        .starts_with("cwl://")
+        .then(|| source.split('?').next().unwrap_or(source))
+}
+
 /// The S3 settings of the run: profiles per bucket, and SSE-KMS on the lake's bucket.
 fn s3_settings(
     a: &S3Args,
@@ -502,7 +512,10 @@ fn s3_settings(
     let mut s = trailsql_store::S3Settings::default();
     s.default.profile = a.profile.clone();
     if let Some(p) = &a.source_profile {
-        for b in sources.iter().filter_map(|s| bucket_of(s)) {
+        for b in sources
+            .iter()
+            .filter_map(|s| bucket_of(s).or_else(|| log_group_of(s)))
+        {
             s.set_profile(b, p).map_err(|e| e.to_string())?;
         }
     }

@@ -36,6 +36,8 @@ pub(crate) struct Decoded {
     pub outside_window: u64,
     pub bytes_read: u64,
     pub json_bytes: u64,
+    /// Envelopes or wrapped events with nothing for the lake, by reason.
+    pub skipped_messages: BTreeMap<&'static str, u64>,
 }
 
 /// Objects decoded together: CloudTrail files are small (a few dozen events), and one Arrow
@@ -402,6 +404,7 @@ fn decode(obj: SourceObject, data: Fetched, b: &mut Builder<'_>) -> Decoded {
         outside_window: 0,
         bytes_read: 0,
         json_bytes: 0,
+        skipped_messages: BTreeMap::new(),
         obj,
     };
     let data = match data {
@@ -433,6 +436,7 @@ fn decode(obj: SourceObject, data: Fetched, b: &mut Builder<'_>) -> Decoded {
     for (index, rec) in &contents.records {
         b.record(&mut d, *index, rec.raw());
     }
+    d.skipped_messages = contents.skipped_messages;
     let (status, detail) = status(contents.verdict);
     (d.status, d.detail) = match (gz_err, status) {
         (None, s) => (s, detail),
@@ -471,6 +475,9 @@ fn decode_stream(d: &mut Decoded, r: impl Read, b: &mut Builder<'_>) {
         }
         fn bad(&mut self, bad: BadRecord) {
             self.b.quarantine(self.d, bad.index, &bad.reason, &bad.text);
+        }
+        fn skipped(&mut self, why: &'static str, n: u64) {
+            *self.d.skipped_messages.entry(why).or_default() += n;
         }
     }
     let name = d.obj.display().to_owned();

@@ -15,6 +15,12 @@ pub enum Error {
         "invalid time {0:?}: expected 2024-01-15, RFC 3339 (2024-01-15T10:00:00Z) or relative (7d, 24h, 30m)"
     )]
     InvalidTime(String),
+    #[error("CloudWatch Logs log group {group:?} (region {region}): {reason}")]
+    LogGroup {
+        group: String,
+        region: String,
+        reason: String,
+    },
     #[error("no such file or directory: {0}")]
     NotFound(PathBuf),
     #[error("public keys file {file}: {reason}")]

@@ -112,6 +112,9 @@ pub struct Summary {
     pub objects_rejected: u64,
     pub objects_damaged: u64,
     pub skipped_by_reason: BTreeMap<String, u64>,
+    /// Envelopes (CloudWatch Logs control messages) and wrapped events (EventBridge events
+    /// not from CloudTrail) with nothing for the lake, by reason: not records.
+    pub messages_skipped: BTreeMap<String, u64>,
     pub bytes_read: u64,
     pub json_bytes: u64,
     pub records: u64,
@@ -213,6 +216,20 @@ impl std::fmt::Display for Summary {
         )?;
         if self.outside_window > 0 {
             writeln!(f, "  outside window  {:>10}", n(self.outside_window))?;
+        }
+        if !self.messages_skipped.is_empty() {
+            let why: Vec<String> = self
+                .messages_skipped
+                .iter()
+                .map(|(r, c)| format!("{r} {}", n(*c)))
+                .collect();
+            let total = self.messages_skipped.values().sum();
+            writeln!(
+                f,
+                "  messages skipped{:>10}  ({})",
+                n(total),
+                why.join(", ")
+            )?;
         }
         let skipped: Vec<String> = self
             .skipped_by_reason
@@ -794,6 +811,10 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     let mut objects: Vec<SourceObject> = Vec::new();
     let mut unreadable: Vec<source::Unreadable> = Vec::new();
     for arg in &opts.sources {
+        if arg.starts_with(crate::cwl::SCHEME) {
+            objects.extend(crate::cwl::resolve(arg, &state, window).await?);
+            continue;
+        }
         let mark_key = format!(
             "{arg}|{}|{}",
             opts.accounts.join(","),
@@ -997,6 +1018,12 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
             summary.records += d.records;
             summary.quarantined += d.quarantined;
             summary.outside_window += d.outside_window;
+            for (why, n) in &d.skipped_messages {
+                *summary
+                    .messages_skipped
+                    .entry((*why).to_owned())
+                    .or_default() += n;
+            }
             let shown = d.obj.display().to_owned();
             match d.status {
                 SourceStatus::Skipped => {

@@ -1,7 +1,9 @@
 //! trailsql-ingest: CloudTrail objects -> Arrow -> a deduplicated, Hive-partitioned Parquet
 //! lake. Owns the table schema.
 
+pub mod cwl;
 mod decode;
+pub mod envelope;
 mod error;
 mod ingest;
 pub mod json;

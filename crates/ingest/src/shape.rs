@@ -5,6 +5,7 @@
 //! CloudTrail). Damaged files give up the records before the damage.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
+use crate::envelope::{self, Envelope};
 use crate::json::{self, Key, Pairs};
 
 /// One record: borrowed from the decompressed buffer, or owned when it was a JSON string
@@ -57,6 +59,9 @@ pub struct Contents<'a> {
     pub verdict: Verdict,
     pub records: Vec<(u64, RecordText<'a>)>,
     pub bad_records: Vec<BadRecord>,
+    /// Envelopes or wrapped events with nothing for the lake, by reason (see
+    /// [`crate::envelope`]).
+    pub skipped_messages: BTreeMap<&'static str, u64>,
 }
 
 impl<'a> Contents<'a> {
@@ -65,6 +70,7 @@ impl<'a> Contents<'a> {
             verdict,
             records: Vec::new(),
             bad_records: Vec::new(),
+            skipped_messages: BTreeMap::new(),
         }
     }
 }
@@ -259,6 +265,9 @@ pub fn read_contents<'a>(name: &str, data: &'a [u8]) -> Contents<'a> {
         return Contents::verdict(Verdict::Skipped("empty file"));
     };
     if !matches!(data[first], b'{' | b'[') {
+        if envelope::is_export(&data[first..]) {
+            return read_export(data);
+        }
         if looks_like_non_log(name) {
             return Contents::verdict(Verdict::Skipped("not a log file"));
         }
@@ -279,6 +288,24 @@ pub fn read_contents<'a>(name: &str, data: &'a [u8]) -> Contents<'a> {
         }
     };
     parse_text(text)
+}
+
+/// A CloudWatch Logs export: lines of a timestamp and an event.
+fn read_export(data: &[u8]) -> Contents<'_> {
+    let (text, bad_utf8) = match std::str::from_utf8(data) {
+        Ok(t) => (t, None),
+        Err(e) => {
+            let valid = e.valid_up_to();
+            let t = std::str::from_utf8(&data[..valid]).expect("valid prefix");
+            (t, Some(format!("invalid UTF-8 at byte {valid}")))
+        }
+    };
+    let mut c = Contents::verdict(Verdict::Events(envelope::CWL_EXPORT));
+    envelope::read_export(text, &mut c);
+    if let Some(why) = bad_utf8 {
+        damage(&mut c, why);
+    }
+    c
 }
 
 fn damage(c: &mut Contents<'_>, why: String) {
@@ -437,6 +464,10 @@ fn take_doc<'a>(
                 || pairs.has("configurationItem")
             {
                 return DocKind::Skip("AWS Config file");
+            }
+            if let Some(env) = Envelope::of(&pairs) {
+                env.take(&pairs, doc_text, out, index);
+                return DocKind::Shape(env.shape());
             }
             if EVENT_KEYS.iter().any(|k| pairs.has(k)) {
                 let raw: &RawValue = serde_json::from_str(doc_text).expect("already parsed");

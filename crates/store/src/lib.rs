@@ -4,6 +4,7 @@
 //! they expire, the profile chosen per bucket ([`S3Settings`]), SSE-KMS on writes, and every
 //! HTTP request counted ([`RequestStats`]).
 
+mod client;
 mod credentials;
 mod error;
 mod profile;
@@ -11,6 +12,7 @@ mod requests;
 mod s3;
 mod settings;
 
+pub use client::{ClientSettings, client_settings};
 pub use error::{Error, Result};
 pub use requests::{RequestStats, StoreRequests, request_stats};
 pub use s3::s3_store;

@@ -16,7 +16,7 @@ use crate::{Error, Result};
 
 /// The region when neither the environment nor the profile names one (the AWS CLI has no
 /// default; S3 answers a request to the wrong region with the right one in a redirect).
-const DEFAULT_REGION: &str = "us-east-1";
+pub(crate) const DEFAULT_REGION: &str = "us-east-1";
 
 /// aws-config's HTTP client (STS, SSO, IMDS, ECS): rustls on ring, the TLS stack object_store's
 /// reqwest already uses, instead of aws-config's default rustls on aws-lc-rs.
@@ -29,7 +29,7 @@ pub(crate) fn aws_http_client() -> SharedHttpClient {
     CLIENT.clone()
 }
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 

@@ -12,6 +12,7 @@ use serde_json::value::RawValue;
 
 use super::readers::{Recording, Tee};
 use super::{MAX_RECORD_BYTES, State, size};
+use crate::envelope::{self, Envelope};
 use crate::shape::{self, Verdict};
 
 impl State<'_> {
@@ -114,6 +115,9 @@ impl State<'_> {
         if has("configurationItems") || has("configSnapshotId") || has("configurationItem") {
             return DocKind::Skip("AWS Config file");
         }
+        if let Some(env) = Envelope::of_keys(has) {
+            return self.envelope(env, recorded);
+        }
         if shape::EVENT_KEYS.iter().any(|k| has(k)) {
             let text = recorded.buf.unwrap_or_default();
             if recorded.overflow {
@@ -123,14 +127,7 @@ impl State<'_> {
                 );
                 return DocKind::NotCloudTrail(why, text);
             }
-            // The parser reads one byte ahead between documents: a document after the first
-            // comes without its opening brace.
-            let trimmed = text.trim_ascii_end();
-            let text = if trimmed.trim_ascii_start().starts_with(b"{") {
-                String::from_utf8_lossy(trimmed.trim_ascii_start())
-            } else {
-                format!("{{{}", String::from_utf8_lossy(trimmed)).into()
-            };
+            let text = with_brace(&text);
             return match serde_json::from_str::<&RawValue>(&text) {
                 Ok(raw) => {
                     self.record(raw);
@@ -149,6 +146,39 @@ impl State<'_> {
             ),
             recorded.buf.unwrap_or_default(),
         )
+    }
+}
+
+impl State<'_> {
+    /// An envelope (a few MB at most: CloudWatch Logs batches are 1 MB), read again from its
+    /// copied text by the in-memory path.
+    fn envelope(&mut self, env: Envelope, recorded: Recording) -> DocKind {
+        let text = recorded.buf.unwrap_or_default();
+        if recorded.overflow {
+            let why = format!("an envelope of more than {}", size(MAX_RECORD_BYTES as u64));
+            return DocKind::NotCloudTrail(why, text);
+        }
+        let text = with_brace(&text);
+        let c = shape::read_contents("", text.as_bytes());
+        match c.verdict {
+            Verdict::Events(_) | Verdict::Damaged(..) => {
+                self.contents(c.records, c.bad_records, c.skipped_messages);
+                DocKind::Shape(env.shape())
+            }
+            Verdict::Skipped(s) => DocKind::Skip(s),
+            Verdict::Rejected(why) => DocKind::NotCloudTrail(why, text.as_bytes().to_vec()),
+        }
+    }
+}
+
+/// A document's copied text: the parser reads one byte ahead between documents, so a
+/// document after the first comes without its opening brace.
+fn with_brace(text: &[u8]) -> std::borrow::Cow<'_, str> {
+    let trimmed = text.trim_ascii_end();
+    if trimmed.trim_ascii_start().starts_with(b"{") {
+        String::from_utf8_lossy(trimmed.trim_ascii_start())
+    } else {
+        format!("{{{}", String::from_utf8_lossy(trimmed)).into()
     }
 }
 
@@ -192,6 +222,9 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
             let mode = match k.as_str() {
                 "Records" if self.doc.shape.is_none() => Some(Mode::Records),
                 "Events" if self.doc.shape.is_none() => Some(Mode::Lookup),
+                // filter-log-events / get-log-events output (and the cwl:// source): the
+                // array can be large, so it is read element by element too.
+                "events" if self.doc.shape.is_none() => Some(Mode::LogEvents),
                 _ => None,
             };
             match mode {
@@ -202,6 +235,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
                     if is_array {
                         self.doc.shape = Some(match mode {
                             Mode::Lookup => "lookup-events",
+                            Mode::LogEvents => envelope::LOG_EVENTS,
                             _ => "records",
                         });
                     }
@@ -256,6 +290,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
 enum Mode {
     Records,
     Lookup,
+    LogEvents,
     Array,
 }
 
@@ -282,6 +317,7 @@ impl<'de> Visitor<'de> for Elements<'_, '_> {
         self.st.in_array = Some(match self.mode {
             Mode::Records => "records",
             Mode::Lookup => "lookup-events",
+            Mode::LogEvents => envelope::LOG_EVENTS,
             Mode::Array => "array",
         });
         let mut first = true;
@@ -289,6 +325,7 @@ impl<'de> Visitor<'de> for Elements<'_, '_> {
             match self.mode {
                 Mode::Records => self.st.element(&v),
                 Mode::Lookup => self.st.lookup_item(&v),
+                Mode::LogEvents => self.st.log_event(&v),
                 Mode::Array => {
                     // A top-level array is taken for events when its first element is one
                     // (the in-memory path looks at all of them; a stream cannot look back).

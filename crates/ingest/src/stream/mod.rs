@@ -25,6 +25,8 @@ pub trait Sink {
     fn record(&mut self, index: u64, raw: &RawValue);
     /// An element that is not a record (not an object, malformed, not CloudTrail).
     fn bad(&mut self, bad: BadRecord);
+    /// `n` envelopes or wrapped events with nothing for the lake (see [`crate::envelope`]).
+    fn skipped(&mut self, why: &'static str, n: u64);
 }
 
 /// What streaming an object found.
@@ -70,7 +72,10 @@ pub fn read_stream(name: &str, raw: impl Read, max_object: u64, sink: &mut dyn S
         Err(e) => st.failed(None, &e, max_object, &count),
         Ok((head, _)) if head.is_empty() => Verdict::Skipped("empty file"),
         Ok((head, rest)) => {
-            if !matches!(head[0], b'{' | b'[') {
+            if crate::envelope::is_export(&head) {
+                let reader = BufReader::with_capacity(64 << 10, io::Cursor::new(head).chain(rest));
+                st.lines(name, reader, max_object, &count)
+            } else if !matches!(head[0], b'{' | b'[') {
                 if shape::looks_like_non_log(name) {
                     Verdict::Skipped("not a log file")
                 } else {
@@ -271,6 +276,41 @@ impl State<'_> {
         }
     }
 
+    /// The records of a piece read in memory, at their positions after those handed out.
+    fn contents(
+        &mut self,
+        records: Vec<(u64, shape::RecordText<'_>)>,
+        bad_records: Vec<BadRecord>,
+        skipped: std::collections::BTreeMap<&'static str, u64>,
+    ) {
+        let base = self.index;
+        let mut next = base;
+        for bad in bad_records {
+            next = next.max(base + bad.index + 1);
+            self.sink.bad(BadRecord {
+                index: base + bad.index,
+                ..bad
+            });
+        }
+        for (i, rec) in &records {
+            next = next.max(base + i + 1);
+            self.sink.record(base + i, rec.raw());
+            self.records += 1;
+        }
+        for (why, n) in skipped {
+            self.sink.skipped(why, n);
+        }
+        self.index = next;
+    }
+
+    /// A log event of an `events` array: its message is the event.
+    fn log_event(&mut self, raw: &RawValue) {
+        match crate::envelope::log_event_message(raw) {
+            Ok(ev) => self.record(&ev),
+            Err(why) => self.bad(raw.get().as_bytes(), why),
+        }
+    }
+
     /// Newline-delimited documents, one line at a time; a bad line is a bad record.
     fn lines(
         &mut self,
@@ -309,21 +349,7 @@ impl State<'_> {
                 Verdict::Rejected(why) => self.bad(text, why),
                 Verdict::Events(s) | Verdict::Damaged(s, _) => {
                     shape = Some(shape.map_or(s, |prev| if prev == s { s } else { "mixed" }));
-                    let base = self.index;
-                    let mut next = base;
-                    for bad in c.bad_records {
-                        next = next.max(base + bad.index + 1);
-                        self.sink.bad(BadRecord {
-                            index: base + bad.index,
-                            ..bad
-                        });
-                    }
-                    for (i, rec) in &c.records {
-                        next = next.max(base + i + 1);
-                        self.sink.record(base + i, rec.raw());
-                        self.records += 1;
-                    }
-                    self.index = next;
+                    self.contents(c.records, c.bad_records, c.skipped_messages);
                 }
             }
         }
@@ -385,6 +411,7 @@ mod tests {
     struct Collect {
         records: Vec<(u64, String)>,
         bad: Vec<(u64, String)>,
+        skipped: std::collections::BTreeMap<&'static str, u64>,
     }
 
     impl Sink for Collect {
@@ -393,6 +420,9 @@ mod tests {
         }
         fn bad(&mut self, bad: BadRecord) {
             self.bad.push((bad.index, bad.reason));
+        }
+        fn skipped(&mut self, why: &'static str, n: u64) {
+            *self.skipped.entry(why).or_default() += n;
         }
     }
 
@@ -461,8 +491,10 @@ mod tests {
         ] {
             inputs.push((name.to_owned(), text.to_vec()));
         }
+        inputs.extend(crate::envelope::samples());
         for (name, data) in inputs {
-            let mem = crate::shape::read_contents(&name, &data);
+            let plain = crate::shape::decompress(&data).0;
+            let mem = crate::shape::read_contents(&name, &plain);
             let (got, verdict) = streamed(&name, &data, u64::MAX);
             let want: Vec<(u64, String)> = mem
                 .records
@@ -473,6 +505,7 @@ mod tests {
             let bad: Vec<u64> = mem.bad_records.iter().map(|b| b.index).collect();
             let got_bad: Vec<u64> = got.bad.iter().map(|b| b.0).collect();
             assert_eq!(got_bad, bad, "{name}");
+            assert_eq!(got.skipped, mem.skipped_messages, "{name}");
             let (k, mk) = (kind(&verdict), kind(&mem.verdict));
             // Newline-delimited input reads as ndjson either way; one event per line read
             // in memory is the "event" shape when it is alone.
@@ -510,6 +543,7 @@ mod tests {
                 self.n += 1;
             }
             fn bad(&mut self, _: BadRecord) {}
+            fn skipped(&mut self, _: &'static str, _: u64) {}
         }
         let read = Rc::new(Cell::new(0));
         let reader = Capped {
