@@ -21,3 +21,4 @@ mod slt;
 mod sources;
 mod sql;
 mod verify;
+mod writers;
