@@ -58,7 +58,10 @@ fn assert_all_ok(outs: &[Output]) -> u64 {
         );
         let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_balanced(&s);
-        assert!(u(&s, "objects_read") > 400, "each writer reads its copy: {s:#}");
+        assert!(
+            u(&s, "objects_read") > 400,
+            "each writer reads its copy: {s:#}"
+        );
         written += u(&s, "written");
     }
     written
