@@ -122,7 +122,7 @@ pub async fn read_day(lake: &Lake, key: &str) -> Result<DayContent> {
 async fn try_read_day(lake: &Lake, key: &str) -> Result<DayContent> {
     let prefix = &dir(key);
     let mut names: Vec<String> = lake
-        .list(&prefix)
+        .list(prefix)
         .await?
         .into_iter()
         .filter_map(|(p, _)| p.strip_prefix(&format!("{prefix}/")).map(str::to_owned))
@@ -147,13 +147,15 @@ async fn try_read_day(lake: &Lake, key: &str) -> Result<DayContent> {
         .iter()
         .flat_map(|c| c.folded.iter().map(String::as_str))
         .collect();
-    let mut out = DayContent::default();
-    out.leftovers = checkpoints
-        .iter()
-        .chain(&records)
-        .filter(|n| folded.contains(n.as_str()))
-        .cloned()
-        .collect();
+    let mut out = DayContent {
+        leftovers: checkpoints
+            .iter()
+            .chain(&records)
+            .filter(|n| folded.contains(n.as_str()))
+            .cloned()
+            .collect(),
+        ..Default::default()
+    };
     for (name, c) in checkpoints.iter().zip(&read) {
         if !folded.contains(name.as_str()) {
             out.names.push(name.clone());
