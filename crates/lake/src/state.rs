@@ -13,7 +13,7 @@
 //! A lake written by a version before the Delta tables keeps its commit records in
 //! `_trailsql/log/`; such a lake is refused until `trailsql lake upgrade` converts it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -176,12 +176,17 @@ impl LakeState {
             records.push(record);
         }
         // Moved: written to their days first, then deleted (a crash between the two leaves
-        // both, which read the same).
+        // both, which read the same), then each day folded.
+        let mut days = BTreeSet::new();
         for record in records {
-            state.write(lake, &record).await?;
+            days.extend(state.write(lake, &record).await?);
         }
         for name in &legacy {
             lake.delete(name).await?;
+        }
+        for key in days {
+            let name = state.name("upgrade");
+            fold_day(lake, &key, &name, merge).await?;
         }
         state.load_days(lake, [MARKS.to_owned()]).await?;
         Ok(state)

@@ -216,6 +216,7 @@ async fn records_of_the_previous_layout_are_read_and_moved_to_their_days() {
         .collect();
     assert!(top.is_empty(), "moved to the days");
     assert_eq!(files(&dir, "2024-01-06").len(), 1);
+    assert_eq!(files(&dir, OTHER).len(), 1);
 }
 
 #[test]
