@@ -809,7 +809,9 @@ impl Writer<'_> {
             let ids = batch
                 .column_by_name("eventid")
                 .and_then(|c| c.as_string_opt::<i32>())
-                .ok_or_else(|| Error::Task(format!("{}: no eventid column", f.path)))?;
+                .ok_or_else(|| {
+                    trailsql_lake::Error::CorruptState(format!("{}: no eventid column", f.path))
+                })?;
             let keep: BooleanArray = ids
                 .iter()
                 .map(|id| {
