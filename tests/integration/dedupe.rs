@@ -208,11 +208,17 @@ fn a_run_in_many_partial_checkpoints_commits_every_source_and_every_row_once() {
     assert_eq!(sql(&small, q, "csv"), sql(&big, q, "csv"));
     // The invariant crash safety rests on: no source record names a source before every
     // row read from it is in a file of a Delta version committed before the record.
-    let mut records: Vec<_> = std::fs::read_dir(small.join("_trailsql/sources"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    // Records are kept by delivery day (`_trailsql/sources/DAY/TIME-RUN-SEQ.json`): in
+    // time order across days. A day folded into a checkpoint no longer has its records.
+    let mut records: Vec<_> = crate::s3::walk(&small.join("_trailsql/sources"))
+        .into_iter()
+        .map(std::path::PathBuf::from)
         .collect();
-    records.sort();
+    let folded = records
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "parquet"));
+    records.retain(|p| p.extension().is_some_and(|e| e == "json"));
+    records.sort_by_key(|p| p.file_name().unwrap().to_owned());
     let mut versions: HashMap<String, u64> = HashMap::new();
     let mut source_commit: HashMap<(String, String), u64> = HashMap::new();
     for r in &records {
@@ -263,7 +269,11 @@ fn a_run_in_many_partial_checkpoints_commits_every_source_and_every_row_once() {
                 .unwrap()
                 .as_string::<i32>();
             for so in sources.iter().flatten() {
-                let recorded = source_commit[&(table.name().to_owned(), so.to_owned())];
+                let Some(&recorded) = source_commit.get(&(table.name().to_owned(), so.to_owned()))
+                else {
+                    assert!(folded, "{so} has no record");
+                    continue;
+                };
                 assert!(
                     written <= recorded,
                     "{so} recorded after version {recorded}, before its row in {rel} (version {written})",
@@ -272,7 +282,11 @@ fn a_run_in_many_partial_checkpoints_commits_every_source_and_every_row_once() {
             }
         }
     }
-    assert_eq!(checked as u64, u(&s, "written"));
+    if folded {
+        assert!(checked > 0);
+    } else {
+        assert_eq!(checked as u64, u(&s, "written"));
+    }
     let again = ingest_ok(&small, &[&src], &["--buffer-mb", "1"]);
     assert_eq!(u(&again, "objects_read"), 0, "{again:#}");
     assert_eq!(u(&again, "written"), 0);

@@ -24,3 +24,4 @@ mod sources;
 mod sql;
 mod verify;
 mod watch;
+mod writers;

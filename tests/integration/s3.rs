@@ -59,7 +59,7 @@ for root, _, files in os.walk(src):
 "#;
 
 /// Create the `trail` and `lake` buckets and upload `src` into `trail`, keys relative to it.
-fn upload(moto: &Moto, src: &std::path::Path) {
+pub fn upload(moto: &Moto, src: &std::path::Path) {
     let up = Command::new("python3")
         .arg("-c")
         .arg(UPLOAD)

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use arrow::array::{BooleanArray, RecordBatch};
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
@@ -20,9 +20,7 @@ use crate::decode::{Chunk, DecodeOptions, Prefetch, Reading, Window, read_and_de
 use crate::source::{self, SourceObject};
 use crate::{Error, Result};
 use trailsql_lake::schema::Table;
-use trailsql_lake::state::{
-    LakeLock, LakeState, QUARANTINE_DIR, SourceEntry, SourceRecord, SourceStatus,
-};
+use trailsql_lake::state::{LakeState, QUARANTINE_DIR, SourceEntry, SourceRecord, SourceStatus};
 use trailsql_lake::{NewFile, TableLog};
 
 /// What to ingest, where, and how.
@@ -129,6 +127,9 @@ pub struct Summary {
     pub commits: u64,
     pub leftovers_removed: u64,
     pub seconds: f64,
+    /// Seconds until the first object was handed to be read (the state loaded, its prefix
+    /// listed), or until the listing ended.
+    pub startup_seconds: Option<f64>,
     /// Requests made to each S3 store (sources and lake), with their bytes.
     pub requests: trailsql_store::RequestStats,
     pub problems: Vec<Problem>,
@@ -346,6 +347,9 @@ struct Seen {
     run: HashSet<u128>,
     /// The epoch in which rows were last added.
     touched: u64,
+    /// Other writers committed rows here since it was loaded: rows of this run admitted
+    /// before then are checked again as they are committed.
+    others: bool,
 }
 
 /// A partition's rows waiting to be written.
@@ -369,6 +373,8 @@ struct Writer<'a> {
     lake: &'a Lake,
     /// Each table's Delta log, at the version this run last committed or loaded.
     logs: BTreeMap<Table, TableLog>,
+    /// The version of each table whose commits (by any writer) `files` and `seen` reflect.
+    synced: BTreeMap<Table, Option<u64>>,
     /// Committed data files by partition: those of the version loaded at the start, and
     /// this run's.
     files: HashMap<PartitionKey, Vec<String>>,
@@ -660,8 +666,6 @@ impl Writer<'_> {
             return Ok(());
         };
         let (files, quarantine) = p.task.await.map_err(|e| Error::Task(e.to_string()))??;
-        summary.files_written += files.len() as u64;
-        summary.parquet_bytes += files.iter().map(|f| f.size).sum::<u64>();
         // One Delta commit per table with files, then the record of the sources they
         // complete (a kill between the two re-reads those sources: their events are found
         // in the lake and dropped as duplicates).
@@ -675,11 +679,9 @@ impl Writer<'_> {
             if mine.is_empty() {
                 continue;
             }
-            let log = self
-                .logs
-                .get_mut(&table)
-                .expect("every table's log is open");
-            let version = log.append(&mine, &self.run).await?;
+            let Some((version, mine)) = self.commit_table(table, mine, summary).await? else {
+                continue;
+            };
             versions.insert(table.name().to_owned(), version);
             summary.commits += 1;
             for f in mine {
@@ -705,6 +707,185 @@ impl Writer<'_> {
         Ok(())
     }
 
+    /// Commit a table's files of a checkpoint against the latest version: first take in
+    /// what other writers committed since this run last looked (see [`Writer::catch_up`]),
+    /// then commit with no retry, and start over if another writer committed meanwhile.
+    /// Returns the version and the files committed (`None`: none were left).
+    async fn commit_table(
+        &mut self,
+        table: Table,
+        mut mine: Vec<NewFile>,
+        summary: &mut Summary,
+    ) -> Result<Option<(u64, Vec<NewFile>)>> {
+        loop {
+            self.catch_up(table, &mut mine, summary).await?;
+            if mine.is_empty() {
+                return Ok(None);
+            }
+            let log = self
+                .logs
+                .get_mut(&table)
+                .expect("every table's log is open");
+            if let Some(version) = log.try_append(&mine, &self.run).await? {
+                self.synced.insert(table, Some(version));
+                summary.files_written += mine.len() as u64;
+                summary.parquet_bytes += mine.iter().map(|f| f.size).sum::<u64>();
+                return Ok(Some((version, mine)));
+            }
+        }
+    }
+
+    /// Take in the commits of other writers since the version this run last saw: their
+    /// files join the partitions' file lists, their keys join the dedup keys of partitions in
+    /// hand, and rows of `mine` (written, not committed) that they already hold are dropped.
+    async fn catch_up(
+        &mut self,
+        table: Table,
+        mine: &mut Vec<NewFile>,
+        summary: &mut Summary,
+    ) -> Result<()> {
+        let log = self
+            .logs
+            .get_mut(&table)
+            .expect("every table's log is open");
+        log.ensure_created().await?;
+        log.refresh().await?;
+        let synced = self.synced.get(&table).copied().flatten();
+        let changes = log.changes_after(synced).await?;
+        self.synced.insert(table, log.version());
+        for path in &changes.removed {
+            if let Some(key) = PartitionKey::of_path(path)
+                && let Some(list) = self.files.get_mut(&key)
+            {
+                list.retain(|p| p != path);
+            }
+        }
+        // Partitions of `mine` not in hand are loaded whole (with the files just added),
+        // and their files checked against what they hold.
+        for f in mine.iter() {
+            if !self.seen.contains_key(&f.partition) {
+                self.load_partition(&f.partition).await?;
+                self.seen.get_mut(&f.partition).expect("loaded").others = true;
+            }
+        }
+        let ours = format!("{}{}-", lake_state::OUR_PREFIX, self.run);
+        let mut load = Vec::new();
+        for f in changes.added {
+            let name = f.path.rsplit('/').next().unwrap_or("");
+            if name.starts_with(&ours) {
+                continue; // this run's own commit
+            }
+            let list = self.files.entry(f.partition.clone()).or_default();
+            if !list.contains(&f.path) {
+                list.push(f.path.clone());
+            }
+            if self.seen.contains_key(&f.partition) {
+                load.push(f);
+            }
+        }
+        let lake = self.lake;
+        let loaded: Vec<(PartitionKey, Vec<u128>)> = futures::stream::iter(load)
+            .map(|f| async move {
+                let data = lake.get(&f.path).await?;
+                let keys = tokio::task::spawn_blocking(move || read_event_keys(table, data))
+                    .await
+                    .map_err(|e| Error::Task(e.to_string()))??;
+                Ok::<_, Error>((f.partition, keys))
+            })
+            .buffered(4)
+            .try_collect()
+            .await?;
+        for (key, keys) in loaded {
+            let seen = self.seen.get_mut(&key).expect("loaded");
+            seen.lake.extend(keys);
+            seen.others = true;
+        }
+        let mut kept = Vec::with_capacity(mine.len());
+        for f in std::mem::take(mine) {
+            if !self.seen[&f.partition].others {
+                kept.push(f);
+            } else if let Some(f) = self.drop_held_rows(f, summary).await? {
+                kept.push(f);
+            }
+        }
+        *mine = kept;
+        Ok(())
+    }
+
+    /// Drop from a written file the rows whose keys other writers have committed: the rest
+    /// is written under a new name (`None`: nothing is left) and the file is deleted.
+    async fn drop_held_rows(
+        &mut self,
+        f: NewFile,
+        summary: &mut Summary,
+    ) -> Result<Option<NewFile>> {
+        let table = f.partition.table;
+        let data = self.lake.get(&f.path).await?;
+        let seen = self.seen.get_mut(&f.partition).expect("loaded");
+        let batches = trailsql_lake::file::read_file(data)?;
+        let mut kept_batches = Vec::with_capacity(batches.len());
+        let mut dropped = 0u64;
+        for batch in batches {
+            let ids = batch
+                .column_by_name("eventid")
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| {
+                    trailsql_lake::Error::CorruptState(format!("{}: no eventid column", f.path))
+                })?;
+            let keep: BooleanArray = ids
+                .iter()
+                .map(|id| {
+                    let held = id.is_some_and(|id| {
+                        let k = trailsql_lake::file::event_key(id);
+                        let held = seen.lake.contains(&k);
+                        if held {
+                            seen.run.remove(&k);
+                        }
+                        held
+                    });
+                    dropped += held as u64;
+                    Some(!held)
+                })
+                .collect();
+            kept_batches.push(filter_record_batch(&batch, &keep)?);
+        }
+        if dropped == 0 {
+            return Ok(Some(f));
+        }
+        summary.written -= dropped;
+        summary.duplicates_in_lake += dropped;
+        if let Some(c) = summary.written_by_table.get_mut(table.name()) {
+            *c -= dropped;
+        }
+        let left = f.rows - dropped;
+        let out = if left == 0 {
+            None
+        } else {
+            let path = format!(
+                "{}/{}{}-{:06}.parquet",
+                f.partition.dir(),
+                lake_state::OUR_PREFIX,
+                self.run,
+                self.seq
+            );
+            self.seq += 1;
+            let enc = tokio::task::spawn_blocking(move || encode_partition(table, &kept_batches))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))??;
+            let file = NewFile {
+                path: path.clone(),
+                partition: f.partition.clone(),
+                size: enc.data.len() as u64,
+                rows: enc.rows,
+                stats: enc.stats,
+            };
+            self.lake.put(&path, enc.data).await?;
+            Some(file)
+        };
+        self.lake.delete(&f.path).await?;
+        Ok(out)
+    }
+
     /// The last checkpoint, committed.
     async fn finish(&mut self, state: &mut LakeState, summary: &mut Summary) -> Result<()> {
         self.checkpoint(state, summary, true).await?;
@@ -726,11 +907,9 @@ pub async fn ingest(opts: &IngestOptions) -> Result<Summary> {
     let start = Instant::now();
     let before = trailsql_store::request_stats();
     let lake = Lake::open(&opts.lake)?;
-    let lock = LakeLock::acquire(&lake).await?;
-    let result = run(opts, &lake, start).await;
-    let released = lock.release().await;
-    let mut summary = result?;
-    released?;
+    // No lock: concurrent ingests each commit with Delta's put-if-absent and drop the
+    // events another writer committed first (see `Writer::commit_table`).
+    let mut summary = run(opts, &lake, start).await?;
     summary.requests = trailsql_store::request_stats().since(&before);
     Ok(summary)
 }
@@ -777,8 +956,10 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     summary.leftovers_removed = lake.remove_local_staging()? as u64;
     let mut logs = BTreeMap::new();
     let mut files: HashMap<PartitionKey, Vec<String>> = HashMap::new();
+    let mut synced = BTreeMap::new();
     for table in Table::ALL {
         let log = TableLog::open(lake, table).await?;
+        synced.insert(table, log.version());
         for f in log.snapshot()?.files {
             files.entry(f.partition).or_default().push(f.path);
         }
@@ -812,6 +993,11 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     let mut unreadable: Vec<source::Unreadable> = Vec::new();
     for arg in &opts.sources {
         if arg.starts_with(crate::cwl::SCHEME) {
+            // Stream positions are kept under the state's `other` key (cwl:// URIs have no
+            // delivery day).
+            state
+                .load_days(lake, [lake_state::day_key(&format!("{arg}/"))])
+                .await?;
             objects.extend(crate::cwl::resolve(arg, &state, window).await?);
             continue;
         }
@@ -872,6 +1058,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         };
         let offer = async {
             while let Some(obj) = rx.recv().await {
+                state
+                    .load_days(lake, [lake_state::day_key(&obj.uri)])
+                    .await?;
                 let read = obj.skip_by_name().is_none()
                     && earliest_delivery
                         .zip(obj.delivery_date())
@@ -884,11 +1073,16 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                         window,
                     );
                 if read {
+                    summary
+                        .startup_seconds
+                        .get_or_insert(start.elapsed().as_secs_f64());
                     prefetch.start(obj);
                 }
             }
+            Ok::<_, Error>(())
         };
-        let (found, ()) = futures::join!(list, offer);
+        let (found, offered) = futures::join!(list, offer);
+        offered?;
         let found = found?;
         if found.objects.is_empty()
             && found.unreadable.is_empty()
@@ -924,6 +1118,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         });
     }
 
+    state
+        .load_days(lake, objects.iter().map(|o| lake_state::day_key(&o.uri)))
+        .await?;
     let mut todo = Vec::new();
     for obj in objects {
         if let Some(why) = obj.skip_by_name() {
@@ -947,6 +1144,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         }
     }
     state.forget_sources();
+    summary
+        .startup_seconds
+        .get_or_insert(start.elapsed().as_secs_f64());
     // Delivery day first, then name: a checkpoint then holds a few days of every account and
     // region, so each partition is written in few files and its dedup keys can be dropped
     // soon after. The order is deterministic, which keeps a resumed run's choice of duplicate
@@ -974,6 +1174,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     let mut writer = Writer {
         lake,
         logs,
+        synced,
         files,
         run: run_id(),
         seq: 0,

@@ -1,20 +1,27 @@
 //! Source state under `LAKE/_trailsql/`: which source objects the lake has read (URI,
 //! size, ETag or modification time, the time window read), so a re-run reads only new or
 //! changed objects, and how far each S3 source has been listed. Each ingest checkpoint
-//! appends one record (`_trailsql/sources/TIME-RUN-SEQ.json`) after its data files are
-//! committed to the tables' Delta logs: a run killed between the two reads those objects
-//! again, and their events, already in the lake, are dropped as duplicates.
+//! appends records after its data files are committed to the tables' Delta logs: a run
+//! killed between the two reads those objects again, and their events, already in the lake,
+//! are dropped as duplicates.
+//!
+//! Records are kept by the delivery day of their objects and folded into a checkpoint per
+//! day (see [`crate::source_day`]); a run loads the days of the objects it lists
+//! ([`LakeState::load_days`]). Records of the previous layout (`_trailsql/sources/*.json`,
+//! every object of a checkpoint in one file) are still read, and moved to the days.
 //!
 //! A lake written by a version before the Delta tables keeps its commit records in
 //! `_trailsql/log/`; such a lake is refused until `trailsql lake upgrade` converts it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
+pub use crate::source_day::day_key;
+use crate::source_day::{DayContent, MARKS, fold_day, read_day, write_record};
 use crate::store::Lake;
 use crate::{Error, Result};
 
@@ -107,7 +114,7 @@ pub struct Listed {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The folded source records.
+/// The folded source records of the days loaded.
 #[derive(Debug, Default)]
 pub struct LakeState {
     pub quarantine: HashSet<String>,
@@ -118,7 +125,13 @@ pub struct LakeState {
     next_seq: u64,
     /// Set once a run has chosen what to read: `sources` is no longer kept.
     sources_forgotten: bool,
+    /// Day keys loaded, with the number of files (records, checkpoints) each holds: a day
+    /// is folded when a record brings it to [`FOLD_AT`].
+    days: HashMap<String, usize>,
 }
+
+/// Files of a day that make a fold worth it.
+pub const FOLD_AT: usize = 16;
 
 /// Refuse a lake written by a version before the Delta tables.
 pub async fn check_format(lake: &Lake) -> Result<()> {
@@ -128,46 +141,105 @@ pub async fn check_format(lake: &Lake) -> Result<()> {
     Ok(())
 }
 
+/// Records of the previous layout: directly in `_trailsql/sources/`.
+async fn legacy_records(lake: &Lake) -> Result<Vec<String>> {
+    let listed = lake
+        .store()
+        .list_with_delimiter(Some(&Path::from(SOURCES_DIR)))
+        .await?;
+    let mut names: Vec<String> = listed
+        .objects
+        .into_iter()
+        .map(|m| m.location.to_string())
+        .filter(|p| p.ends_with(".json"))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 impl LakeState {
+    /// The listing marks and quarantine paths, and the records of the previous layout
+    /// (which are moved to their days). Days are loaded with [`LakeState::load_days`].
     pub async fn load(lake: &Lake) -> Result<LakeState> {
         check_format(lake).await?;
-        let mut names: Vec<String> = lake
-            .list(SOURCES_DIR)
-            .await?
-            .into_iter()
-            .map(|(p, _)| p)
-            .filter(|p| p.ends_with(".json"))
-            .collect();
-        names.sort();
         let mut state = LakeState::default();
-        let fetched: Vec<_> = futures::stream::iter(names.iter().map(|n| lake.get(n)))
+        let legacy = legacy_records(lake).await?;
+        let fetched: Vec<_> = futures::stream::iter(legacy.iter().map(|n| lake.get(n)))
             .buffered(16)
             .collect()
             .await;
-        for (name, data) in names.iter().zip(fetched) {
+        let mut records = Vec::with_capacity(legacy.len());
+        for (name, data) in legacy.iter().zip(fetched) {
             let record: SourceRecord = serde_json::from_slice(&data?)
                 .map_err(|e| Error::CorruptState(format!("{}/{name}: {e}", lake.url)))?;
             state.apply(&record);
+            records.push(record);
         }
+        // Moved: written to their days first, then deleted (a crash between the two leaves
+        // both, which read the same), then each day folded.
+        let mut days = BTreeSet::new();
+        for record in records {
+            days.extend(state.write(lake, &record).await?);
+        }
+        for name in &legacy {
+            lake.delete(name).await?;
+        }
+        for key in days {
+            let name = state.name("upgrade");
+            fold_day(lake, &key, &name, merge).await?;
+        }
+        state.load_days(lake, [MARKS.to_owned()]).await?;
         Ok(state)
+    }
+
+    /// Load the days not loaded yet.
+    pub async fn load_days(
+        &mut self,
+        lake: &Lake,
+        keys: impl IntoIterator<Item = String>,
+    ) -> Result<()> {
+        let mut todo: Vec<String> = keys
+            .into_iter()
+            .filter(|k| !self.days.contains_key(k))
+            .collect();
+        todo.sort();
+        todo.dedup();
+        let read: Vec<(String, DayContent)> = futures::stream::iter(todo)
+            .map(|k| async move { Ok::<_, Error>((read_day(lake, &k).await?, k)) })
+            .buffered(16)
+            .map_ok(|(c, k)| (k, c))
+            .try_collect()
+            .await?;
+        for (key, day) in read {
+            if day.has_checkpoint() {
+                self.apply(&SourceRecord {
+                    run: String::new(),
+                    time: String::new(),
+                    versions: BTreeMap::new(),
+                    quarantine: day.quarantine,
+                    sources: day.entries,
+                    listed: day.listed,
+                });
+            }
+            for r in &day.records {
+                self.apply(r);
+            }
+            self.days.insert(key, day.names.len());
+        }
+        Ok(())
+    }
+
+    /// Whether the day of `uri` is loaded (what [`LakeState::is_current`] needs).
+    pub fn has_day_of(&self, uri: &str) -> bool {
+        self.days.contains_key(&day_key(uri))
     }
 
     pub fn apply(&mut self, record: &SourceRecord) {
         self.quarantine.extend(record.quarantine.iter().cloned());
-        let sources: &[SourceEntry] = if self.sources_forgotten {
-            &[]
-        } else {
-            &record.sources
-        };
-        for s in sources {
-            let merged = match self.sources.get(&s.uri) {
-                Some(prev) if same_object(prev, s) => SourceEntry {
-                    window: union(prev.window, s.window),
-                    ..s.clone()
-                },
-                _ => s.clone(),
-            };
-            self.sources.insert(s.uri.clone(), merged);
+        if !self.sources_forgotten {
+            for s in &record.sources {
+                merge(&mut self.sources, s);
+            }
         }
         for l in &record.listed {
             let at = self.listed.entry(l.source.clone()).or_insert(l.at);
@@ -176,26 +248,68 @@ impl LakeState {
         self.records += 1;
     }
 
-    /// Append a record: what it names must already be committed. Names are unique per
-    /// run, so writers never collide.
+    /// Append a record: what it names must already be committed. It is written as one
+    /// record per day of its objects (and one for its marks and quarantine paths), each
+    /// under a name unique to the run, so writers never collide; a day that reaches
+    /// [`FOLD_AT`] files is folded.
     pub async fn record(&mut self, lake: &Lake, record: SourceRecord) -> Result<()> {
-        let body = serde_json::to_vec(&record)?;
-        let path = format!(
-            "{SOURCES_DIR}/{}-{}-{:06}.json",
-            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
-            record.run,
-            self.next_seq
-        );
-        self.next_seq += 1;
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        lake.store()
-            .put_opts(&Path::from(path.as_str()), PutPayload::from(body), opts)
-            .await?;
+        let keys = self.write(lake, &record).await?;
         self.apply(&record);
+        for key in keys {
+            let files = self.days.entry(key.clone()).or_insert(0);
+            *files += 1;
+            if *files >= FOLD_AT {
+                let name = self.name(&record.run);
+                if fold_day(lake, &key, &name, merge).await? {
+                    self.days.insert(key, 1);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Write `record` split by day; returns the days written to.
+    async fn write(&mut self, lake: &Lake, record: &SourceRecord) -> Result<Vec<String>> {
+        let mut by_day: BTreeMap<String, Vec<SourceEntry>> = BTreeMap::new();
+        for s in &record.sources {
+            by_day.entry(day_key(&s.uri)).or_default().push(s.clone());
+        }
+        let part = |sources: Vec<SourceEntry>| SourceRecord {
+            run: record.run.clone(),
+            time: record.time.clone(),
+            versions: record.versions.clone(),
+            quarantine: Vec::new(),
+            sources,
+            listed: Vec::new(),
+        };
+        let mut parts: Vec<(String, SourceRecord)> =
+            by_day.into_iter().map(|(k, v)| (k, part(v))).collect();
+        if !record.listed.is_empty() || !record.quarantine.is_empty() {
+            let mut marks = part(Vec::new());
+            marks.listed = record.listed.clone();
+            marks.quarantine = record.quarantine.clone();
+            parts.push((MARKS.to_owned(), marks));
+        }
+        let named: Vec<(String, String, SourceRecord)> = parts
+            .into_iter()
+            .map(|(k, r)| (k, self.name(&record.run), r))
+            .collect();
+        futures::stream::iter(&named)
+            .map(|(k, n, r)| write_record(lake, k, n, r))
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(named.into_iter().map(|(k, _, _)| k).collect())
+    }
+
+    /// A file name unique to the run, in time order.
+    fn name(&mut self, run: &str) -> String {
+        self.next_seq += 1;
+        format!(
+            "{}-{run}-{:06}",
+            chrono::Utc::now().format("%Y%m%dT%H%M%S%.6fZ"),
+            self.next_seq
+        )
     }
 
     /// Drop the sources (and stop recording them): what a run needs of them is only to
@@ -230,6 +344,19 @@ impl LakeState {
         };
         same_object(prev, &probe) && covers(prev.window, window)
     }
+}
+
+/// Fold an entry into what is known of its object: a re-read of the same object widens the
+/// window known; another object under the URI replaces it.
+pub(crate) fn merge(sources: &mut HashMap<String, SourceEntry>, s: &SourceEntry) {
+    let merged = match sources.get(&s.uri) {
+        Some(prev) if same_object(prev, s) => SourceEntry {
+            window: union(prev.window, s.window),
+            ..s.clone()
+        },
+        _ => s.clone(),
+    };
+    sources.insert(s.uri.clone(), merged);
 }
 
 fn same_object(a: &SourceEntry, b: &SourceEntry) -> bool {
@@ -418,7 +545,8 @@ mod tests {
         )
         .await
         .unwrap();
-        let st = LakeState::load(&lake).await.unwrap();
+        let mut st = LakeState::load(&lake).await.unwrap();
+        st.load_days(&lake, [day_key("file:///s")]).await.unwrap();
         assert_eq!(st.records, 1);
         assert!(st.is_current("file:///s", 3, 7, None, None));
         assert!(!st.is_current("file:///s", 4, 7, None, None));

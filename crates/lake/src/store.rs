@@ -17,6 +17,10 @@ use crate::{Error, Result};
 /// S3 stores are built by trailsql-store (credentials, per-bucket settings, request counts).
 pub use trailsql_store::s3_store;
 
+/// How long a local staging file must be left untouched before it is taken for a killed
+/// write's: an ingest writes each file in one go, in well under this.
+pub const STAGING_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// An opened lake.
 #[derive(Clone)]
 pub struct Lake {
@@ -147,7 +151,9 @@ impl Lake {
     }
 
     /// Remove the staging files a killed local write leaves next to its target
-    /// (`name.parquet#N`); object stores never show them, so they are found on disk.
+    /// (`name.parquet#N`); object stores never show them, so they are found on disk. Only
+    /// those untouched for [`STAGING_AGE`]: a younger one may be a concurrent ingest's write
+    /// in progress.
     pub fn remove_local_staging(&self) -> Result<usize> {
         let Some(root) = &self.local_root else {
             return Ok(0);
@@ -167,6 +173,12 @@ impl Lake {
                     && let Some((_, suffix)) = name.rsplit_once('#')
                     && !suffix.is_empty()
                     && suffix.bytes().all(|b| b.is_ascii_digit())
+                    && entry
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age >= STAGING_AGE)
                 {
                     std::fs::remove_file(&path)?;
                     removed += 1;

@@ -9,11 +9,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Once};
 
+use futures::{StreamExt, TryStreamExt};
+
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, StructType};
 use deltalake::logstore::{
-    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, logstore_factories,
+    LogStore, LogStoreFactory, ObjectStoreRef, StorageConfig, default_logstore, get_actions,
+    logstore_factories,
 };
 use deltalake::operations::create::CreateBuilder;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -46,6 +49,15 @@ pub struct NewFile {
     pub size: u64,
     pub rows: u64,
     pub stats: Vec<ColumnStats>,
+}
+
+/// What the commits after a version changed: the files they added that are still in the
+/// table at the version in hand, and the files they removed (compaction, retention).
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub added: Vec<DataFile>,
+    /// Paths below the lake root, as [`DataFile::path`].
+    pub removed: Vec<String>,
 }
 
 /// One version of a table: its data files.
@@ -212,10 +224,80 @@ impl TableLog {
             .collect())
     }
 
+    /// The version in hand (`None`: the table has no log yet).
+    pub fn version(&self) -> Option<u64> {
+        if self.exists {
+            self.delta.version()
+        } else {
+            None
+        }
+    }
+
+    /// What the commits after version `after` (`None`: all of them) up to the version in
+    /// hand changed, read from their log entries: cheap however large the table is, and
+    /// every commit is seen, concurrent or not.
+    pub async fn changes_after(&self, after: Option<u64>) -> Result<Changes> {
+        let Some(latest) = self.version() else {
+            return Ok(Changes::default());
+        };
+        let first = after.map_or(0, |v| v + 1);
+        let log_store = self.delta.log_store();
+        let entries: Vec<(u64, Option<bytes::Bytes>)> = futures::stream::iter(first..=latest)
+            .map(|v| {
+                let log_store = log_store.clone();
+                async move { Ok::<_, Error>((v, log_store.read_commit_entry(v).await?)) }
+            })
+            .buffered(8)
+            .try_collect()
+            .await?;
+        let mut added: Vec<Add> = Vec::new();
+        let mut removed = Vec::new();
+        for (v, bytes) in entries {
+            let bytes = bytes.ok_or_else(|| {
+                Error::CorruptState(format!(
+                    "{}: version {v} of the log is missing",
+                    self.table.name()
+                ))
+            })?;
+            for action in get_actions(v, &bytes)? {
+                match action {
+                    Action::Add(a) => added.push(a),
+                    Action::Remove(r) => removed.push(r.path),
+                    _ => {}
+                }
+            }
+        }
+        let gone: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
+        let name = self.table.name();
+        let mut files = Vec::new();
+        for a in added.iter().filter(|a| !gone.contains(a.path.as_str())) {
+            let path = format!("{name}/{}", a.path);
+            let partition = PartitionKey::of_path(&path).ok_or_else(|| {
+                Error::CorruptState(format!(
+                    "{name}: a file outside the date=/region= layout: {}",
+                    a.path
+                ))
+            })?;
+            let (rows, time_range) = parse_stats(a.stats.as_deref());
+            files.push(DataFile {
+                path,
+                partition,
+                size: a.size.max(0) as u64,
+                rows,
+                time_range,
+            });
+        }
+        let removed = removed.iter().map(|p| format!("{name}/{p}")).collect();
+        Ok(Changes {
+            added: files,
+            removed,
+        })
+    }
+
     /// Create the table (a version 0 with its schema, partition columns and properties) if
     /// no writer has yet. Two writers creating it at once is fine: one creates it, the other
     /// finds it.
-    async fn ensure_created(&mut self) -> Result<()> {
+    pub async fn ensure_created(&mut self) -> Result<()> {
         if self.exists {
             return Ok(());
         }
@@ -280,6 +362,49 @@ impl TableLog {
         let version = committed.version();
         self.delta.update_incremental(None).await?;
         Ok(version)
+    }
+
+    /// Commit `files` (already in place) as the version after the one in hand, or return
+    /// `None` if another writer committed first: no retry past it, so that the caller sees
+    /// every concurrent commit and can drop the rows it already holds (two blind appends
+    /// commute under Delta's conflict rules, and would keep an event twice).
+    pub async fn try_append(&mut self, files: &[NewFile], run: &str) -> Result<Option<u64>> {
+        self.ensure_created().await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let actions: Vec<Action> = files
+            .iter()
+            .map(|f| Action::Add(add_action(self.table, f, now)))
+            .collect();
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: Some(PARTITION_COLUMNS.iter().map(|c| c.to_string()).collect()),
+            predicate: None,
+        };
+        let metadata = HashMap::from([("trailsqlRun".to_owned(), run.into())]);
+        let props = CommitProperties::default()
+            .with_metadata(metadata)
+            .with_max_retries(0);
+        let committed = CommitBuilder::from(props)
+            .with_actions(actions)
+            .build(
+                Some(self.delta.snapshot()?),
+                self.delta.log_store(),
+                operation,
+            )
+            .await;
+        match committed {
+            Ok(c) => {
+                let version = c.version();
+                self.delta.update_incremental(None).await?;
+                Ok(Some(version))
+            }
+            Err(deltalake::DeltaTableError::VersionAlreadyExists(_))
+            | Err(deltalake::DeltaTableError::Transaction {
+                source:
+                    TransactionError::MaxCommitAttempts(_) | TransactionError::VersionAlreadyExists(_),
+            }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -380,5 +505,31 @@ mod tests {
         }
         let log = TableLog::open(&lake, Table::CloudTrail).await.unwrap();
         assert_eq!(names(&log.snapshot().unwrap().files).len(), 6);
+    }
+
+    #[tokio::test]
+    async fn a_writer_behind_is_told_and_sees_what_the_other_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path().to_str().unwrap()).unwrap();
+        let mut a = TableLog::open(&lake, Table::CloudTrail).await.unwrap();
+        let v0 = a.append(&[file("a")], "ra").await.unwrap();
+        let mut b = TableLog::open(&lake, Table::CloudTrail).await.unwrap();
+        assert_eq!(
+            a.try_append(&[file("b")], "ra").await.unwrap(),
+            Some(v0 + 1)
+        );
+        // b still holds v0: its commit would land after a's without looking at it.
+        assert_eq!(b.try_append(&[file("c")], "rb").await.unwrap(), None);
+        b.refresh().await.unwrap();
+        let changes = b.changes_after(Some(v0)).await.unwrap();
+        assert_eq!(names(&changes.added), ["b.parquet"]);
+        assert!(changes.removed.is_empty());
+        assert_eq!(
+            b.try_append(&[file("c")], "rb").await.unwrap(),
+            Some(v0 + 2)
+        );
+        let all = b.changes_after(None).await.unwrap();
+        assert_eq!(names(&all.added), ["a.parquet", "b.parquet", "c.parquet"]);
+        assert_eq!(all.added[0].rows, Some(1));
     }
 }
