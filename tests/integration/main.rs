@@ -9,6 +9,7 @@ mod detect;
 mod errors;
 mod lake;
 mod lookup;
+mod maintenance;
 mod readers;
 mod repl;
 mod reports;

@@ -7,16 +7,19 @@
 
 mod error;
 pub mod file;
+pub mod maintenance;
 pub mod partition;
 pub mod schema;
 pub mod sources;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod table_change;
 pub mod table_log;
 
 pub use error::{Error, Result};
 pub use partition::PartitionKey;
 pub use schema::Table;
 pub use store::{Lake, s3_store};
+pub use table_change::Change;
 pub use table_log::{DataFile, NewFile, Snapshot, TableLog};

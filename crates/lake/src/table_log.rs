@@ -145,6 +145,14 @@ impl TableLog {
         self.table
     }
 
+    pub(crate) fn delta(&self) -> &DeltaTable {
+        &self.delta
+    }
+
+    pub(crate) fn delta_mut(&mut self) -> &mut DeltaTable {
+        &mut self.delta
+    }
+
     /// Read the versions committed since this one was loaded.
     pub async fn refresh(&mut self) -> Result<()> {
         if !self.exists {
@@ -188,12 +196,21 @@ impl TableLog {
         })
     }
 
-    /// The files of the version in hand that version `before` did not have: those its later
-    /// commits added (commits only add files; none is rewritten).
+    /// The files of the version in hand that hold rows added after version `before`: files
+    /// added by later appends, and the compacted files that took in such a file's rows (a
+    /// compaction of rows that were all there at `before` adds nothing new). Read from the
+    /// commits in between; if those have been cleaned up, every file `before` did not have.
     pub async fn added_after(&self, before: u64) -> Result<Vec<DataFile>> {
         let latest = self.snapshot()?;
-        if latest.version.is_none_or(|v| v <= before) {
+        let Some(last) = latest.version.filter(|v| *v > before) else {
             return Ok(Vec::new());
+        };
+        if let Some(new) = crate::table_change::new_paths(self, before, last).await? {
+            return Ok(latest
+                .files
+                .into_iter()
+                .filter(|f| new.contains(&f.path))
+                .collect());
         }
         let mut old = self.delta.clone();
         old.load_version(before as _).await?;
@@ -215,7 +232,7 @@ impl TableLog {
     /// Create the table (a version 0 with its schema, partition columns and properties) if
     /// no writer has yet. Two writers creating it at once is fine: one creates it, the other
     /// finds it.
-    async fn ensure_created(&mut self) -> Result<()> {
+    pub(crate) async fn ensure_created(&mut self) -> Result<()> {
         if self.exists {
             return Ok(());
         }
@@ -279,12 +296,8 @@ impl TableLog {
     }
 }
 
-fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
-    let rel = f
-        .path
-        .strip_prefix(table.name())
-        .and_then(|p| p.strip_prefix('/'))
-        .unwrap_or(&f.path);
+pub(crate) fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
+    let rel = relative(table, &f.path);
     Add {
         // delta-rs URI-encodes the path as it writes the log (`region=a b%2Fc` is stored as
         // `region=a%20b%252Fc`, as Spark writes it) and decodes it as it reads.
@@ -299,6 +312,13 @@ fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
         stats: Some(delta_stats(f.rows, &f.stats)),
         ..Default::default()
     }
+}
+
+/// A path below the lake root as the table's log names it (below the table's folder).
+pub(crate) fn relative<'a>(table: Table, path: &'a str) -> &'a str {
+    path.strip_prefix(table.name())
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or(path)
 }
 
 /// Row count and `eventtime` range of a file's `stats` JSON.
