@@ -185,7 +185,9 @@ fn compaction_retention_and_vacuum_keep_every_reader_on_the_same_rows() {
     let text = lake_ok(&lake, &["compact"]).stdout();
     assert!(text.contains("compacted nothing"), "{text}");
     // The compaction is an OPTIMIZE that changes no data.
-    let log = std::fs::read_dir(lake.join("cloudtrail/_delta_log")).unwrap().count();
+    let log = std::fs::read_dir(lake.join("cloudtrail/_delta_log"))
+        .unwrap()
+        .count();
     assert!(log > 1);
 
     // Retention: the first of the three days goes, and stays gone when the same source is
@@ -241,7 +243,10 @@ fn hourly_ingests_compact_as_they_go() {
     let one_run = tmp.path().join("one-run");
     ingest_ok(&one_run, &[&src], &[]);
     assert_eq!(figures(&lake), figures(&one_run));
-    assert!(committed_files(&lake, Table::CloudTrail).len() <= files_per_partition(&one_run).values().sum());
+    assert!(
+        committed_files(&lake, Table::CloudTrail).len()
+            <= files_per_partition(&one_run).values().sum()
+    );
 }
 
 #[test]
@@ -265,11 +270,15 @@ fn a_query_during_compaction_sees_one_version() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, lake) = small_file_lake(tmp.path(), 3_000, 3, 8);
     let want = count(&lake);
-    let dates: Vec<String> = sql(&lake, "SELECT DISTINCT date FROM cloudtrail ORDER BY 1", "csv")
-        .lines()
-        .skip(1)
-        .map(str::to_owned)
-        .collect();
+    let dates: Vec<String> = sql(
+        &lake,
+        "SELECT DISTINCT date FROM cloudtrail ORDER BY 1",
+        "csv",
+    )
+    .lines()
+    .skip(1)
+    .map(str::to_owned)
+    .collect();
     let compactor = {
         let lake = lake.clone();
         std::thread::spawn(move || {
@@ -364,7 +373,12 @@ fn vacuum_never_deletes_files_trailsql_did_not_write() {
         .iter()
         .map(|f| f["path"].as_str().unwrap())
         .collect();
-    assert!(deleted.iter().any(|p| p.ends_with("part-killed-000001.parquet")), "{r}");
+    assert!(
+        deleted
+            .iter()
+            .any(|p| p.ends_with("part-killed-000001.parquet")),
+        "{r}"
+    );
     assert!(!killed.exists());
     assert!(theirs.exists(), "a file someone else put there stays");
     assert!(file.exists());
@@ -383,22 +397,29 @@ fn a_lake_of_the_previous_format_is_upgraded_in_place() {
     let old = tmp.path().join("old");
     let mut files = Vec::new();
     for (f, _) in committed_files(&reference, Table::CloudTrail) {
-        let rel = f.strip_prefix(&reference).unwrap().to_string_lossy().into_owned();
+        let rel = f
+            .strip_prefix(&reference)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let dst = old.join(&rel);
         std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
         std::fs::copy(&f, &dst).unwrap();
-        let rows: usize = trailsql_lake::file::read_file(bytes::Bytes::from(std::fs::read(&f).unwrap()))
-            .unwrap()
-            .iter()
-            .map(|b| b.num_rows())
-            .sum();
+        let rows: usize =
+            trailsql_lake::file::read_file(bytes::Bytes::from(std::fs::read(&f).unwrap()))
+                .unwrap()
+                .iter()
+                .map(|b| b.num_rows())
+                .sum();
         files.push(trailsql_lake::state::FileEntry {
             path: rel,
             rows: rows as u64,
             bytes: std::fs::metadata(&f).unwrap().len(),
         });
     }
-    let stray = old.join(&files[0].path).with_file_name("part-killed-000009.parquet");
+    let stray = old
+        .join(&files[0].path)
+        .with_file_name("part-killed-000009.parquet");
     std::fs::copy(old.join(&files[0].path), &stray).unwrap();
     let mut sources = Vec::new();
     for e in std::fs::read_dir(reference.join("_trailsql/sources")).unwrap() {
@@ -443,7 +464,10 @@ fn a_lake_of_the_previous_format_is_upgraded_in_place() {
     assert_eq!(figures(&old), figures(&reference));
     assert_eq!(deltalake_rows(&old), count(&reference));
     let named = committed_files(&old, Table::CloudTrail);
-    assert!(named.iter().all(|(f, _)| f != &stray), "an unnamed file stays out");
+    assert!(
+        named.iter().all(|(f, _)| f != &stray),
+        "an unnamed file stays out"
+    );
     // The log carries each file's statistics, as ingest commits them: the eventtime range
     // prunes files.
     let s = lake_ok(&old, &["--json"]).summary();
@@ -451,7 +475,11 @@ fn a_lake_of_the_previous_format_is_upgraded_in_place() {
 
     // An interrupted upgrade (killed before the legacy records moved) completes on a re-run
     // without adding anything twice.
-    std::fs::rename(old.join("_trailsql/log-upgraded"), old.join("_trailsql/log")).unwrap();
+    std::fs::rename(
+        old.join("_trailsql/log-upgraded"),
+        old.join("_trailsql/log"),
+    )
+    .unwrap();
     let text = lake_ok(&old, &["upgrade"]).stdout();
     assert!(text.contains("added by an earlier run"), "{text}");
     assert_eq!(figures(&old), figures(&reference));

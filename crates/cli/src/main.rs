@@ -581,10 +581,16 @@ async fn lake_action(
 ) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let day = |s: Option<String>| -> anyhow::Result<Option<chrono::NaiveDate>> {
-        Ok(s.map(|s| parse_user_time(&s, now)).transpose()?.map(|t| t.date_naive()))
+        Ok(s.map(|s| parse_user_time(&s, now))
+            .transpose()?
+            .map(|t| t.date_naive()))
     };
     match action {
-        LakeAction::Compact { since, until, table } => {
+        LakeAction::Compact {
+            since,
+            until,
+            table,
+        } => {
             let mut opts = maintenance::CompactOptions {
                 since: day(since)?,
                 until: day(until)?,
@@ -602,7 +608,10 @@ async fn lake_action(
             let window = maintenance::parse_duration(&duration)?;
             report(&maintenance::retain(lake, window, now).await?, json)
         }
-        LakeAction::Vacuum { older_than, dry_run } => {
+        LakeAction::Vacuum {
+            older_than,
+            dry_run,
+        } => {
             let opts = maintenance::VacuumOptions {
                 older_than: maintenance::parse_duration(&older_than)?,
                 dry_run,
@@ -633,7 +642,11 @@ async fn dispatch(
             opts.regions = a.regions;
             opts.full_listing = a.full_listing;
             opts.max_requests = a.max_requests.max(1);
-            opts.retain = a.retain.as_deref().map(maintenance::parse_duration).transpose()?;
+            opts.retain = a
+                .retain
+                .as_deref()
+                .map(maintenance::parse_duration)
+                .transpose()?;
             opts.compact = !a.no_compact;
             if a.verify {
                 opts.verify = Some(trailsql_ingest::verify::PublicKeys::load(&a.public_keys)?);

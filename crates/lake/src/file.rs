@@ -270,7 +270,8 @@ pub fn footer_stats(table: Table, meta: &ParquetMetaData) -> (u64, Vec<ColumnSta
     let mut out = Vec::new();
     for i in table.sort_indices() {
         let name = schema.field(i).name();
-        let Some(leaf) = (0..descr.num_columns()).find(|&l| descr.column(l).path().string() == *name)
+        let Some(leaf) =
+            (0..descr.num_columns()).find(|&l| descr.column(l).path().string() == *name)
         else {
             continue;
         };

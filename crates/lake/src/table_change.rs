@@ -83,7 +83,8 @@ impl TableLog {
             // delta-rs's own conflict check lets a `dataChange: false` remove of a file that
             // another compaction removed too pass (both would add the rows again): the check
             // is ours, on the version committed on, and the commit is tried without retries.
-            let live: HashSet<String> = self.snapshot()?.files.into_iter().map(|f| f.path).collect();
+            let live: HashSet<String> =
+                self.snapshot()?.files.into_iter().map(|f| f.path).collect();
             if let Some(gone) = removes.iter().find(|f| !live.contains(&f.path)) {
                 return Err(Error::Conflict(format!(
                     "{} was removed by a concurrent commit (version {})",
@@ -153,10 +154,7 @@ pub(crate) async fn new_paths(
         for a in &actions {
             if let Action::Add(add) = a
                 && (add.data_change
-                    || took_new.contains(&partition_of(
-                        Some(&add.partition_values),
-                        &add.path,
-                    )))
+                    || took_new.contains(&partition_of(Some(&add.partition_values), &add.path)))
             {
                 new.insert(full(&add.path));
             }

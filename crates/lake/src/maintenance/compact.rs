@@ -95,7 +95,10 @@ impl std::fmt::Display for CompactReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         use super::bytes;
         if self.partitions == 0 {
-            writeln!(f, "compacted nothing: no partition holds several small files")?;
+            writeln!(
+                f,
+                "compacted nothing: no partition holds several small files"
+            )?;
         } else {
             writeln!(
                 f,
@@ -134,7 +137,10 @@ pub async fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactReport
         if !opts.tables.is_empty() && !opts.tables.contains(&table) {
             continue;
         }
-        if only.as_ref().is_some_and(|o| !o.iter().any(|k| k.table == table)) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|k| k.table == table))
+        {
             continue;
         }
         let mut log = TableLog::open(lake, table).await?;
@@ -174,8 +180,14 @@ pub async fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactReport
             }
             batch.push(rewrite);
             if batch.len() >= BATCH_PARTITIONS {
-                commit_batch(lake, &mut log, std::mem::take(&mut batch), &run, &mut report)
-                    .await?;
+                commit_batch(
+                    lake,
+                    &mut log,
+                    std::mem::take(&mut batch),
+                    &run,
+                    &mut report,
+                )
+                .await?;
             }
         }
         if !batch.is_empty() {

@@ -66,7 +66,9 @@ pub async fn after_ingest(
     if let Some(w) = retain_window {
         match retain(lake, w, chrono::Utc::now()).await {
             Ok(r) => out.retained = Some(r),
-            Err(e) => out.problems.push(format!("retention after the run failed: {e}")),
+            Err(e) => out
+                .problems
+                .push(format!("retention after the run failed: {e}")),
         }
     }
     let touched: Vec<PartitionKey> = touched.into_iter().collect();
@@ -78,7 +80,9 @@ pub async fn after_ingest(
         };
         match compact(lake, &opts).await {
             Ok(r) => out.compacted = Some(r),
-            Err(e) => out.problems.push(format!("compaction after the run failed: {e}")),
+            Err(e) => out
+                .problems
+                .push(format!("compaction after the run failed: {e}")),
         }
     }
     for p in &out.problems {

@@ -28,7 +28,11 @@ pub struct RetainReport {
 impl std::fmt::Display for RetainReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.partitions == 0 {
-            return writeln!(f, "retained everything: no partition is dated before {}", self.before);
+            return writeln!(
+                f,
+                "retained everything: no partition is dated before {}",
+                self.before
+            );
         }
         writeln!(
             f,

@@ -50,7 +50,10 @@ pub struct UpgradeReport {
 impl std::fmt::Display for UpgradeReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.commits == 0 {
-            return writeln!(f, "nothing to upgrade: the lake has no legacy commit records");
+            return writeln!(
+                f,
+                "nothing to upgrade: the lake has no legacy commit records"
+            );
         }
         writeln!(
             f,
@@ -116,7 +119,11 @@ async fn run(lake: &Lake) -> Result<UpgradeReport> {
 }
 
 /// Add the files the legacy commits name to each table's Delta log.
-async fn add_files(lake: &Lake, commits: &[LegacyCommit], report: &mut UpgradeReport) -> Result<()> {
+async fn add_files(
+    lake: &Lake,
+    commits: &[LegacyCommit],
+    report: &mut UpgradeReport,
+) -> Result<()> {
     let mut seen = HashSet::new();
     let files: Vec<_> = commits
         .iter()
@@ -133,7 +140,10 @@ async fn add_files(lake: &Lake, commits: &[LegacyCommit], report: &mut UpgradeRe
         }
         let mut log = TableLog::open(lake, table).await?;
         let have: HashSet<String> = log.snapshot()?.files.into_iter().map(|f| f.path).collect();
-        let todo: Vec<_> = mine.into_iter().filter(|f| !have.contains(&f.path)).collect();
+        let todo: Vec<_> = mine
+            .into_iter()
+            .filter(|f| !have.contains(&f.path))
+            .collect();
         report.already_added += have.len() as u64;
         for batch in todo.chunks(FILES_PER_COMMIT) {
             let new: Vec<NewFile> = futures::stream::iter(batch.iter().copied())
@@ -231,7 +241,11 @@ async fn write_source_records(
             ..Default::default()
         };
         let body = PutPayload::from(serde_json::to_vec(&record)?);
-        match lake.store().put_opts(&Path::from(path.as_str()), body, opts).await {
+        match lake
+            .store()
+            .put_opts(&Path::from(path.as_str()), body, opts)
+            .await
+        {
             Ok(_) => report.source_records += 1,
             Err(object_store::Error::AlreadyExists { .. }) => {}
             Err(e) => return Err(e.into()),

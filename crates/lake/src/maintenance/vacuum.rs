@@ -19,11 +19,11 @@ use futures::TryStreamExt;
 use object_store::ObjectStore;
 use object_store::path::Path;
 
+use crate::Result;
 use crate::schema::Table;
 use crate::state::OUR_PREFIX;
 use crate::store::Lake;
 use crate::table_log::TableLog;
-use crate::Result;
 
 /// Delta's default `delta.deletedFileRetentionDuration`.
 pub const DEFAULT_VACUUM_RETENTION: chrono::Duration = chrono::Duration::days(7);
@@ -63,7 +63,11 @@ pub struct VacuumReport {
 
 impl std::fmt::Display for VacuumReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let verb = if self.dry_run { "would delete" } else { "deleted" };
+        let verb = if self.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
         for v in &self.files {
             writeln!(f, "{verb} {} ({})", v.path, v.why)?;
         }
@@ -92,12 +96,8 @@ pub async fn vacuum(lake: &Lake, opts: &VacuumOptions) -> Result<VacuumReport> {
         }
         // Every file a version still in the log names: the live ones and the removed ones
         // (tombstones), read before delta-rs deletes the expired ones.
-        let mut named: HashSet<String> = log
-            .snapshot()?
-            .files
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
+        let mut named: HashSet<String> =
+            log.snapshot()?.files.into_iter().map(|f| f.path).collect();
         let delta = log.delta();
         let tombstones: Vec<String> = delta
             .snapshot()?
