@@ -315,7 +315,7 @@ pub(crate) fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
 }
 
 /// A path below the lake root as the table's log names it (below the table's folder).
-pub(crate) fn relative<'a>(table: Table, path: &'a str) -> &'a str {
+pub(crate) fn relative(table: Table, path: &str) -> &str {
     path.strip_prefix(table.name())
         .and_then(|p| p.strip_prefix('/'))
         .unwrap_or(path)
