@@ -91,34 +91,34 @@ pub async fn vacuum(lake: &Lake, opts: &VacuumOptions) -> Result<VacuumReport> {
     let cutoff = chrono::Utc::now() - opts.older_than;
     for table in Table::ALL {
         let log = TableLog::open(lake, table).await?;
-        if log.snapshot()?.version.is_none() {
-            continue;
-        }
         // Every file a version still in the log names: the live ones and the removed ones
-        // (tombstones), read before delta-rs deletes the expired ones.
+        // (tombstones), read before delta-rs deletes the expired ones. A table without a log
+        // yet names none (the files of a first write killed before its commit).
         let mut named: HashSet<String> =
             log.snapshot()?.files.into_iter().map(|f| f.path).collect();
-        let delta = log.delta();
-        let tombstones: Vec<String> = delta
-            .snapshot()?
-            .all_tombstones(delta.log_store().as_ref())
-            .map_ok(|t| format!("{}/{}", table.name(), t.path()))
-            .try_collect()
-            .await?;
-        named.extend(tombstones);
-        let (_, metrics) = delta
-            .clone()
-            .vacuum()
-            .with_mode(VacuumMode::Lite)
-            .with_retention_period(opts.older_than)
-            .with_enforce_retention_duration(false)
-            .with_dry_run(opts.dry_run)
-            .await?;
-        for path in metrics.files_deleted {
-            report.files.push(Vacuumed {
-                path: format!("{}/{path}", table.name()),
-                why: "removed",
-            });
+        if log.snapshot()?.version.is_some() {
+            let delta = log.delta();
+            let tombstones: Vec<String> = delta
+                .snapshot()?
+                .all_tombstones(delta.log_store().as_ref())
+                .map_ok(|t| format!("{}/{}", table.name(), t.path()))
+                .try_collect()
+                .await?;
+            named.extend(tombstones);
+            let (_, metrics) = delta
+                .clone()
+                .vacuum()
+                .with_mode(VacuumMode::Lite)
+                .with_retention_period(opts.older_than)
+                .with_enforce_retention_duration(false)
+                .with_dry_run(opts.dry_run)
+                .await?;
+            for path in metrics.files_deleted {
+                report.files.push(Vacuumed {
+                    path: format!("{}/{path}", table.name()),
+                    why: "removed",
+                });
+            }
         }
         for path in uncommitted(lake, table, &named, cutoff).await? {
             if !opts.dry_run {
