@@ -119,6 +119,12 @@ fn register_log_stores() {
 /// on (Delta's default would be the first 32 leaf columns, most of them `useridentity`).
 const STATS_COLUMNS: &str = "eventtime,eventsource,eventname,eventid";
 
+/// A checkpoint every this many versions (Delta's default is 100). A reader replays the JSON
+/// commits since the last checkpoint: an hourly ingest commits twice (its files, then their
+/// compaction), and 90 commits to replay made opening the table 6x slower (0.45 s against
+/// 0.07 s in a debug build) for a lake holding the same 12 files.
+const CHECKPOINT_INTERVAL: &str = "10";
+
 impl TableLog {
     /// The table's log at its latest version (or an empty one if the table has none yet).
     pub async fn open(lake: &Lake, table: Table) -> Result<TableLog> {
@@ -251,6 +257,10 @@ impl TableLog {
             .with_configuration_property(
                 TableProperty::DataSkippingStatsColumns,
                 Some(STATS_COLUMNS),
+            )
+            .with_configuration_property(
+                TableProperty::CheckpointInterval,
+                Some(CHECKPOINT_INTERVAL),
             )
             .await;
         match created {
