@@ -134,7 +134,8 @@ pub fn assert_balanced(s: &Value) {
             + u(s, "duplicates_in_run")
             + u(s, "duplicates_in_lake")
             + u(s, "quarantined")
-            + u(s, "outside_window"),
+            + u(s, "outside_window")
+            + s["older_than_retention"].as_u64().unwrap_or(0),
         "records balance: {s:#}"
     );
     assert_eq!(

@@ -11,6 +11,7 @@ mod envelopes;
 mod errors;
 mod lake;
 mod lookup;
+mod maintenance;
 mod readers;
 mod repl;
 mod reports;

@@ -21,7 +21,7 @@ out["pyarrow_rows"] = t.num_rows
 out["pyarrow_columns"] = t.schema.names
 out["pyarrow_ids"] = sorted(x for x in t.column("eventid").to_pylist() if x is not None)
 con = duckdb.connect()
-rel = f"read_parquet('{lake}/cloudtrail/**/*.parquet', hive_partitioning=true)"
+rel = f"read_parquet('{lake}/cloudtrail/date=*/region=*/*.parquet', hive_partitioning=true)"
 out["duckdb_rows"] = con.execute(f"select count(*) from {rel}").fetchone()[0]
 out["duckdb_by_partition"] = [
     [str(d), r, n] for d, r, n in con.execute(
@@ -459,7 +459,7 @@ fn odd_region_values_read_back_as_written() {
     let script = r#"
 import json, sys, duckdb
 lake = sys.argv[1]
-rel = f"read_parquet('{lake}/cloudtrail/**/*.parquet', hive_partitioning=true)"
+rel = f"read_parquet('{lake}/cloudtrail/date=*/region=*/*.parquet', hive_partitioning=true)"
 con = duckdb.connect()
 print(json.dumps({
   "regions": [r for (r,) in con.execute(f"select region from {rel} order by 1").fetchall()],

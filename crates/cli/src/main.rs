@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use trailsql_ingest::{IngestOptions, time::parse_user_time};
+use trailsql_lake::maintenance;
 use trailsql_query::{OutputFormat, SqlOptions, SqlSource};
 
 // Ingest allocates on many threads (decoding, encoding, object reads); glibc's per-thread
@@ -94,9 +95,41 @@ enum Command {
 
 #[derive(Args)]
 struct LakeArgs {
-    /// Print the state as JSON
-    #[arg(long)]
+    /// Print the state (or what a maintenance command did) as JSON
+    #[arg(long, global = true)]
     json: bool,
+    #[command(subcommand)]
+    action: Option<LakeAction>,
+}
+
+/// Lake maintenance (see the README's "Lake maintenance").
+#[derive(Subcommand)]
+enum LakeAction {
+    /// Rewrite the small files of each partition as one file (one commit per batch)
+    Compact {
+        /// Only partitions of this date or later (2024-01-15, or 7d ago)
+        #[arg(long)]
+        since: Option<String>,
+        /// Only partitions of this date or earlier
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this table (cloudtrail, cloudtrail_insights)
+        #[arg(long)]
+        table: Option<String>,
+    },
+    /// Remove the partitions older than DURATION (e.g. 90d, CloudTrail's event history)
+    Retain { duration: String },
+    /// Delete the data files no version within the window needs
+    Vacuum {
+        /// Keep files a version younger than this needs (0: the latest version only)
+        #[arg(long, default_value = "7d")]
+        older_than: String,
+        /// List what would be deleted, delete nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Convert a lake of the previous format (_trailsql/log) in place
+    Upgrade,
 }
 
 #[derive(Args)]
@@ -349,6 +382,12 @@ struct IngestArgs {
     /// bound by round trips, objects/s = requests in flight / latency
     #[arg(long, default_value_t = trailsql_ingest::DEFAULT_MAX_REQUESTS)]
     max_requests: usize,
+    /// Skip events older than this (e.g. 90d) and remove the lake's partitions older than it
+    #[arg(long, value_name = "DURATION")]
+    retain: Option<String>,
+    /// Do not compact the partitions the run wrote to
+    #[arg(long)]
+    no_compact: bool,
     #[command(flatten)]
     watch: WatchArgs,
 }
@@ -578,6 +617,67 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     result
 }
 
+/// Print a maintenance report, as JSON or text.
+fn report<R: serde::Serialize + std::fmt::Display>(r: &R, json: bool) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, r)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{r}")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trailsql lake compact|retain|vacuum|upgrade`.
+async fn lake_action(
+    lake: &trailsql_lake::Lake,
+    action: LakeAction,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let now = chrono::Utc::now();
+    let day = |s: Option<String>| -> anyhow::Result<Option<chrono::NaiveDate>> {
+        Ok(s.map(|s| parse_user_time(&s, now))
+            .transpose()?
+            .map(|t| t.date_naive()))
+    };
+    match action {
+        LakeAction::Compact {
+            since,
+            until,
+            table,
+        } => {
+            let mut opts = maintenance::CompactOptions {
+                since: day(since)?,
+                until: day(until)?,
+                ..Default::default()
+            };
+            if let Some(t) = table {
+                let known = trailsql_lake::Table::by_name(&t).ok_or_else(|| {
+                    anyhow::anyhow!("no table {t:?}: cloudtrail or cloudtrail_insights")
+                })?;
+                opts.tables = vec![known];
+            }
+            report(&maintenance::compact(lake, &opts).await?, json)
+        }
+        LakeAction::Retain { duration } => {
+            let window = maintenance::parse_duration(&duration)?;
+            report(&maintenance::retain(lake, window, now).await?, json)
+        }
+        LakeAction::Vacuum {
+            older_than,
+            dry_run,
+        } => {
+            let opts = maintenance::VacuumOptions {
+                older_than: maintenance::parse_duration(&older_than)?,
+                dry_run,
+            };
+            report(&maintenance::vacuum(lake, &opts).await?, json)
+        }
+        LakeAction::Upgrade => report(&maintenance::upgrade(lake).await?, json),
+    }
+}
+
 /// Run one command.
 async fn dispatch(
     command: Option<Command>,
@@ -598,6 +698,12 @@ async fn dispatch(
             opts.regions = a.regions;
             opts.full_listing = a.full_listing;
             opts.max_requests = a.max_requests.max(1);
+            opts.retain = a
+                .retain
+                .as_deref()
+                .map(maintenance::parse_duration)
+                .transpose()?;
+            opts.compact = !a.no_compact;
             if a.verify {
                 opts.verify = Some(trailsql_ingest::verify::PublicKeys::load(&a.public_keys)?);
             }
@@ -708,6 +814,13 @@ async fn dispatch(
             } else {
                 ExitCode::from(1)
             })
+        }
+        Some(Command::Lake(LakeArgs {
+            json,
+            action: Some(action),
+        })) => {
+            let lake = trailsql_lake::Lake::open(&lake)?;
+            lake_action(&lake, action, json).await
         }
         Some(Command::Lake(a)) => {
             let lake = trailsql_lake::Lake::open(&lake)?;

@@ -2,7 +2,8 @@
 //! each rule, and the `detections` table findings are appended to.
 //!
 //! What is new comes from the Delta log of the lake's `cloudtrail` table (each ingest
-//! checkpoint commits a version adding its data files; files are never rewritten): each rule
+//! checkpoint commits a version adding its data files; a compaction rewrites files, and the
+//! file holding rows new since a version is followed through it): each rule
 //! remembers the first version its runs have not covered (`_trailsql/detect/watermarks.json`),
 //! and the next `--new` run reads only the files added by later versions.
 //!

@@ -34,6 +34,8 @@ pub(crate) struct Decoded {
     pub first_quarantine_reason: Option<String>,
     pub records: u64,
     pub outside_window: u64,
+    /// Events older than `ingest --retain`'s window.
+    pub older_than_retention: u64,
     pub bytes_read: u64,
     pub json_bytes: u64,
     /// Envelopes or wrapped events with nothing for the lake, by reason.
@@ -57,6 +59,8 @@ pub(crate) struct Chunk {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct DecodeOptions {
     pub window: Window,
+    /// Events before this time are older than the retention window: counted, not kept.
+    pub retain_since: Option<Micros>,
     /// An object whose decompressed size passes this is stopped there.
     pub max_object_bytes: u64,
     /// JSON bytes decoded into a chunk before it is handed on.
@@ -351,6 +355,10 @@ impl Builder<'_> {
             Err(reason) => self.quarantine(d, index, &reason, raw.get()),
             Ok(placed) => {
                 d.records += 1;
+                if self.opts.retain_since.is_some_and(|s| placed.time < s) {
+                    d.older_than_retention += 1;
+                    return;
+                }
                 if let Some((since, until)) = self.opts.window
                     && (since.is_some_and(|s| placed.time < s)
                         || until.is_some_and(|u| placed.time >= u))
@@ -402,6 +410,7 @@ fn decode(obj: SourceObject, data: Fetched, b: &mut Builder<'_>) -> Decoded {
         first_quarantine_reason: None,
         records: 0,
         outside_window: 0,
+        older_than_retention: 0,
         bytes_read: 0,
         json_bytes: 0,
         skipped_messages: BTreeMap::new(),

@@ -55,6 +55,11 @@ pub struct IngestOptions {
     /// Requests in flight at once (object reads; listings of day prefixes). Reading many
     /// small objects is bound by round trips: objects/s = requests in flight / latency.
     pub max_requests: usize,
+    /// Skip events older than this window before now, and remove the lake's partitions
+    /// older than it after the run (`--retain 90d`).
+    pub retain: Option<chrono::Duration>,
+    /// Compact the partitions the run wrote to once they hold several small files.
+    pub compact: bool,
 }
 
 /// The default cap on one object's decompressed size: CloudTrail delivers a file every five
@@ -82,6 +87,8 @@ impl IngestOptions {
             full_listing: false,
             max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
             max_requests: DEFAULT_MAX_REQUESTS,
+            retain: None,
+            compact: true,
         }
     }
 }
@@ -122,6 +129,7 @@ pub struct Summary {
     pub duplicates_in_lake: u64,
     pub quarantined: u64,
     pub outside_window: u64,
+    pub older_than_retention: u64,
     pub files_written: u64,
     pub parquet_bytes: u64,
     pub commits: u64,
@@ -133,6 +141,8 @@ pub struct Summary {
     /// Requests made to each S3 store (sources and lake), with their bytes.
     pub requests: trailsql_store::RequestStats,
     pub problems: Vec<Problem>,
+    /// Compaction and retention after the run's commits.
+    pub maintenance: trailsql_lake::maintenance::AfterIngest,
     /// With `--verify`: verdict counts over the log files, and digests not valid.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
@@ -155,6 +165,7 @@ impl Summary {
                 + self.duplicates_in_lake
                 + self.quarantined
                 + self.outside_window
+                + self.older_than_retention
             && self.objects_listed
                 == self.objects_read
                     + self.objects_unchanged
@@ -232,6 +243,10 @@ impl std::fmt::Display for Summary {
                 why.join(", ")
             )?;
         }
+        if self.older_than_retention > 0 {
+            let r = n(self.older_than_retention);
+            writeln!(f, "  older than the retention window {r}")?;
+        }
         let skipped: Vec<String> = self
             .skipped_by_reason
             .iter()
@@ -298,6 +313,7 @@ impl std::fmt::Display for Summary {
             writeln!(f, "  requests")?;
             self.requests.write_lines(f, "    ")?;
         }
+        write!(f, "{}", self.maintenance)?;
         if self.leftovers_removed > 0 {
             writeln!(
                 f,
@@ -397,6 +413,8 @@ struct Writer<'a> {
     /// Listing marks, committed with the run's last checkpoint.
     listed: Vec<lake_state::Listed>,
     pending: Option<Pending>,
+    /// Partitions this run committed files to.
+    touched: std::collections::BTreeSet<PartitionKey>,
     /// Partitions given rows by the partial chunks of an object not finished yet: its
     /// sources wait for these too.
     carry: Vec<PartitionKey>,
@@ -685,6 +703,7 @@ impl Writer<'_> {
             versions.insert(table.name().to_owned(), version);
             summary.commits += 1;
             for f in mine {
+                self.touched.insert(f.partition.clone());
                 self.files.entry(f.partition).or_default().push(f.path);
             }
         }
@@ -1187,12 +1206,14 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
         held: Vec::new(),
         listed: Vec::new(),
         pending: None,
+        touched: Default::default(),
         carry: Vec::new(),
     };
     // A piece of an object is handed on once it has this much JSON: with the chunks in
     // flight (two per decoder: one being built, one waiting), a fraction of the budget.
     let decode_opts = DecodeOptions {
         window,
+        retain_since: opts.retain.map(|w| (Utc::now() - w).timestamp_micros()),
         max_object_bytes: opts.max_object_bytes,
         piece_bytes: (opts.buffer_bytes as u64 / 16).clamp(1 << 20, 16 << 20),
         // An object is decoded in memory (faster) only when it is small beside the budget.
@@ -1225,6 +1246,7 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
                     .entry((*why).to_owned())
                     .or_default() += n;
             }
+            summary.older_than_retention += d.older_than_retention;
             let shown = d.obj.display().to_owned();
             match d.status {
                 SourceStatus::Skipped => {
@@ -1284,6 +1306,9 @@ async fn run(opts: &IngestOptions, lake: &Lake, start: Instant) -> Result<Summar
     }
     writer.listed = marks;
     writer.finish(&mut state, &mut summary).await?;
+    let touched = std::mem::take(&mut writer.touched);
+    summary.maintenance =
+        trailsql_lake::maintenance::after_ingest(lake, touched, opts.compact, opts.retain).await;
     bar.finish_and_clear();
     summary.seconds = start.elapsed().as_secs_f64();
     debug_assert!(

@@ -14,6 +14,11 @@ pub enum Error {
         "{0} was written by an earlier trailsql (commit records in _trailsql/log, no Delta log): run `trailsql lake upgrade` to convert it in place"
     )]
     NeedsUpgrade(String),
+    #[error("invalid duration {0:?}: {1}")]
+    InvalidDuration(String, String),
+    /// A change lost to a concurrent one that removed a file it removes too.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("lake state is corrupt: {0}")]
     CorruptState(String),
     #[error("object store: {0}")]

@@ -7,7 +7,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::SortingColumn;
+use parquet::file::metadata::{ParquetMetaData, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::schema::Table;
@@ -257,6 +257,94 @@ pub fn delta_stats(rows: u64, stats: &[ColumnStats]) -> String {
         "nullCount": nulls,
     })
     .to_string()
+}
+
+/// Row count and the statistics of the sort columns, from a file's footer alone (the
+/// row groups' min/max/null counts): what a log entry carries, for files written before the
+/// lake had a Delta log. A bound the footer only gives truncated is left out.
+pub fn footer_stats(table: Table, meta: &ParquetMetaData) -> (u64, Vec<ColumnStats>) {
+    use parquet::file::statistics::Statistics;
+    let schema = table.schema();
+    let descr = meta.file_metadata().schema_descr();
+    let rows = meta.file_metadata().num_rows().max(0) as u64;
+    let mut out = Vec::new();
+    for i in table.sort_indices() {
+        let name = schema.field(i).name();
+        let Some(leaf) =
+            (0..descr.num_columns()).find(|&l| descr.column(l).path().string() == *name)
+        else {
+            continue;
+        };
+        let mut stats = ColumnStats {
+            column: name.clone(),
+            min: None,
+            max: None,
+            nulls: 0,
+        };
+        let (mut min, mut max): (Option<serde_json::Value>, Option<serde_json::Value>) =
+            (None, None);
+        let mut complete = meta.num_row_groups() > 0;
+        for rg in meta.row_groups() {
+            let Some(st) = rg.column(leaf).statistics() else {
+                complete = false;
+                continue;
+            };
+            stats.nulls += st.null_count_opt().unwrap_or(0);
+            let (lo, hi) = match st {
+                Statistics::Int64(s) => (
+                    s.min_opt().map(|m| m.div_euclid(1000) * 1000),
+                    s.max_opt().map(|m| (m + 999).div_euclid(1000) * 1000),
+                ),
+                Statistics::ByteArray(s) => {
+                    let text = |b: Option<&parquet::data_type::ByteArray>, exact: bool| {
+                        b.filter(|_| exact)
+                            .and_then(|b| std::str::from_utf8(b.data()).ok())
+                            .filter(|v| v.len() <= MAX_STAT_CHARS)
+                            .map(|v| serde_json::Value::from(v.to_owned()))
+                    };
+                    let (lo, hi) = (
+                        text(s.min_opt(), s.min_is_exact()),
+                        text(s.max_opt(), s.max_is_exact()),
+                    );
+                    if rg.num_rows() > 0 && st.null_count_opt() != Some(rg.num_rows() as u64) {
+                        complete &= lo.is_some() && hi.is_some();
+                    }
+                    min = pick(min, lo, std::cmp::Ordering::Less);
+                    max = pick(max, hi, std::cmp::Ordering::Greater);
+                    continue;
+                }
+                _ => (None, None),
+            };
+            if rg.num_rows() > 0 && st.null_count_opt() != Some(rg.num_rows() as u64) {
+                complete &= lo.is_some() && hi.is_some();
+            }
+            min = pick(min, lo.map(stat_time), std::cmp::Ordering::Less);
+            max = pick(max, hi.map(stat_time), std::cmp::Ordering::Greater);
+        }
+        if complete {
+            stats.min = min;
+            stats.max = max;
+        }
+        out.push(stats);
+    }
+    (rows, out)
+}
+
+/// The smaller (`Less`) or larger (`Greater`) of two statistics values: strings, or times
+/// as [`stat_time`] writes them (which compare as strings too).
+fn pick(
+    a: Option<serde_json::Value>,
+    b: Option<serde_json::Value>,
+    keep: std::cmp::Ordering,
+) -> Option<serde_json::Value> {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            let ord = a.as_str().unwrap_or("").cmp(b.as_str().unwrap_or(""));
+            Some(if ord == keep { a } else { b })
+        }
+        (a, None) => a,
+        (None, b) => b,
+    }
 }
 
 /// The dedup keys of the rows of a lake file that have an eventID.

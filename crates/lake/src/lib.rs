@@ -11,6 +11,7 @@ pub mod appended;
 pub mod detections;
 mod error;
 pub mod file;
+pub mod maintenance;
 pub mod partition;
 pub mod schema;
 pub mod source_day;
@@ -18,6 +19,7 @@ pub mod sources;
 pub mod state;
 pub mod status;
 pub mod store;
+pub mod table_change;
 pub mod table_log;
 
 #[cfg(test)]
@@ -28,4 +30,5 @@ pub use error::{Error, Result};
 pub use partition::PartitionKey;
 pub use schema::Table;
 pub use store::{Lake, s3_store};
+pub use table_change::Change;
 pub use table_log::{DataFile, NewFile, Snapshot, TableLog};

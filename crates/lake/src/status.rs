@@ -1,10 +1,11 @@
 //! The lake's state as `trailsql lake` prints it: per table, the Delta version, its files,
-//! rows and bytes, the date range, and the small files (files in a partition that holds more
-//! than one: what compaction would merge).
+//! rows and bytes, the date range, and the small files (what compaction would merge: files
+//! under half of [`COMPACT_FILE_BYTES`] in a partition that holds more than one of them).
 
 use std::collections::HashMap;
 
 use crate::Result;
+use crate::maintenance::COMPACT_FILE_BYTES;
 use crate::schema::Table;
 use crate::store::Lake;
 use crate::table_log::TableLog;
@@ -31,8 +32,12 @@ pub async fn status(lake: &Lake) -> Result<Vec<TableStatus>> {
     for table in Table::ALL {
         let snapshot = TableLog::open(lake, table).await?.snapshot()?;
         let mut per_partition: HashMap<_, u64> = HashMap::new();
+        let mut small: HashMap<_, u64> = HashMap::new();
         for f in &snapshot.files {
             *per_partition.entry(f.partition.clone()).or_default() += 1;
+            if f.size < COMPACT_FILE_BYTES / 2 {
+                *small.entry(f.partition.clone()).or_default() += 1;
+            }
         }
         let dates = snapshot.files.iter().map(|f| f.partition.date_value());
         out.push(TableStatus {
@@ -44,7 +49,7 @@ pub async fn status(lake: &Lake) -> Result<Vec<TableStatus>> {
             partitions: per_partition.len() as u64,
             first_date: dates.clone().min(),
             last_date: dates.max(),
-            small_files: per_partition.values().filter(|n| **n > 1).sum(),
+            small_files: small.values().filter(|n| **n > 1).sum(),
         });
     }
     Ok(out)
@@ -73,7 +78,7 @@ pub fn write_status(
         }
         writeln!(
             out,
-            "    small files: {} (in partitions holding more than one file)",
+            "    small files: {} (what `trailsql lake compact` would merge)",
             t.small_files
         )?;
     }

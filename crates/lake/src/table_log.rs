@@ -131,6 +131,12 @@ pub(crate) fn register_log_stores() {
 /// on (Delta's default would be the first 32 leaf columns, most of them `useridentity`).
 const STATS_COLUMNS: &str = "eventtime,eventsource,eventname,eventid";
 
+/// A checkpoint every this many versions (Delta's default is 100). A reader replays the JSON
+/// commits since the last checkpoint: an hourly ingest commits twice (its files, then their
+/// compaction), and 90 commits to replay made opening the table 6x slower (0.45 s against
+/// 0.07 s in a debug build) for a lake holding the same 12 files.
+const CHECKPOINT_INTERVAL: &str = "10";
+
 impl TableLog {
     /// The table's log at its latest version (or an empty one if the table has none yet).
     pub async fn open(lake: &Lake, table: Table) -> Result<TableLog> {
@@ -155,6 +161,14 @@ impl TableLog {
 
     pub fn table(&self) -> Table {
         self.table
+    }
+
+    pub(crate) fn delta(&self) -> &DeltaTable {
+        &self.delta
+    }
+
+    pub(crate) fn delta_mut(&mut self) -> &mut DeltaTable {
+        &mut self.delta
     }
 
     /// Read the versions committed since this one was loaded.
@@ -200,12 +214,21 @@ impl TableLog {
         })
     }
 
-    /// The files of the version in hand that version `before` did not have: those its later
-    /// commits added (commits only add files; none is rewritten).
+    /// The files of the version in hand that hold rows added after version `before`: files
+    /// added by later appends, and the compacted files that took in such a file's rows (a
+    /// compaction of rows that were all there at `before` adds nothing new). Read from the
+    /// commits in between; if those have been cleaned up, every file `before` did not have.
     pub async fn added_after(&self, before: u64) -> Result<Vec<DataFile>> {
         let latest = self.snapshot()?;
-        if latest.version.is_none_or(|v| v <= before) {
+        let Some(last) = latest.version.filter(|v| *v > before) else {
             return Ok(Vec::new());
+        };
+        if let Some(new) = crate::table_change::new_paths(self, before, last).await? {
+            return Ok(latest
+                .files
+                .into_iter()
+                .filter(|f| new.contains(&f.path))
+                .collect());
         }
         let mut old = self.delta.clone();
         old.load_version(before as _).await?;
@@ -321,6 +344,10 @@ impl TableLog {
                 TableProperty::DataSkippingStatsColumns,
                 Some(STATS_COLUMNS),
             )
+            .with_configuration_property(
+                TableProperty::CheckpointInterval,
+                Some(CHECKPOINT_INTERVAL),
+            )
             .await;
         match created {
             Ok(t) => self.delta = t,
@@ -408,12 +435,8 @@ impl TableLog {
     }
 }
 
-fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
-    let rel = f
-        .path
-        .strip_prefix(table.name())
-        .and_then(|p| p.strip_prefix('/'))
-        .unwrap_or(&f.path);
+pub(crate) fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
+    let rel = relative(table, &f.path);
     Add {
         // delta-rs URI-encodes the path as it writes the log (`region=a b%2Fc` is stored as
         // `region=a%20b%252Fc`, as Spark writes it) and decodes it as it reads.
@@ -428,6 +451,13 @@ fn add_action(table: Table, f: &NewFile, now: i64) -> Add {
         stats: Some(delta_stats(f.rows, &f.stats)),
         ..Default::default()
     }
+}
+
+/// A path below the lake root as the table's log names it (below the table's folder).
+pub(crate) fn relative(table: Table, path: &str) -> &str {
+    path.strip_prefix(table.name())
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or(path)
 }
 
 /// Row count and `eventtime` range of a file's `stats` JSON.

@@ -299,7 +299,7 @@ fn hive_ddl(engine: Engine, loc: &str, empty: &[Table]) -> String {
             )),
             Engine::DuckDb if empty.contains(&table) => out.push_str(&duckdb_empty_view(table)),
             Engine::DuckDb => out.push_str(&format!(
-                "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{tloc}/**/*.parquet', hive_partitioning = true, \
+                "CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{tloc}/date=*/region=*/*.parquet', hive_partitioning = true, \
                  hive_types = {{'date': VARCHAR, 'region': VARCHAR}}, union_by_name = true);\n"
             )),
         }
