@@ -431,12 +431,22 @@ fn a_lake_of_the_previous_format_is_upgraded_in_place() {
         .join(&files[0].path)
         .with_file_name("part-killed-000009.parquet");
     std::fs::copy(old.join(&files[0].path), &stray).unwrap();
-    let mut sources = Vec::new();
-    for e in std::fs::read_dir(reference.join("_trailsql/sources")).unwrap() {
-        let r: trailsql_lake::state::SourceRecord =
-            serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap();
-        sources.extend(r.sources);
-    }
+    // What the reference lake has read, through the state's own reader (it keeps the
+    // sources by delivery day, in records and folded checkpoints).
+    let days: Vec<String> = std::fs::read_dir(reference.join("_trailsql/sources"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let sources: Vec<trailsql_lake::state::SourceEntry> =
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let lake = trailsql_lake::Lake::open(reference.to_str().unwrap()).unwrap();
+            let mut state = trailsql_lake::state::LakeState::load(&lake).await.unwrap();
+            state.load_days(&lake, days).await.unwrap();
+            state.sources.into_values().collect()
+        });
+    assert!(!sources.is_empty());
     let half = files.len() / 2;
     std::fs::create_dir_all(old.join("_trailsql/log")).unwrap();
     for (version, (files, sources)) in [
