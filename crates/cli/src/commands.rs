@@ -23,8 +23,8 @@ pub async fn dispatch(
         Some(Command::Ingest(a)) => ingest(a, lake).await,
         Some(Command::Sql(a)) => sql(a, lake).await,
         Some(Command::Report(a)) => report(a, lake).await,
-        Some(Command::Verify(a)) => verify(a, lake).await,
-        Some(Command::Lake(a)) => lake(a, lake).await,
+        Some(Command::Verify(a)) => verify(a).await,
+        Some(Command::Lake(a)) => lake_command(a, lake).await,
         Some(Command::Detect(a)) => detect(a, lake).await,
         Some(Command::Ddl(a)) => ddl(a, lake).await,
         Some(Command::Lookup(a)) => lookup(a, lake).await,
@@ -143,7 +143,7 @@ pub async fn report(a: ReportArgs, lake: String) -> anyhow::Result<ExitCode> {
 }
 
 /// `trailsql verify`: exit 1 when anything is not valid.
-pub async fn verify(a: VerifyArgs, lake: String) -> anyhow::Result<ExitCode> {
+pub async fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let mut opts = trailsql_ingest::verify::VerifyOptions::new(
         a.sources,
@@ -171,7 +171,7 @@ pub async fn verify(a: VerifyArgs, lake: String) -> anyhow::Result<ExitCode> {
 }
 
 /// `trailsql lake`: the state, or a maintenance action.
-pub async fn lake(a: LakeArgs, lake: String) -> anyhow::Result<ExitCode> {
+pub async fn lake_command(a: LakeArgs, lake: String) -> anyhow::Result<ExitCode> {
     let lake = trailsql_lake::Lake::open(&lake)?;
     if let Some(action) = a.action {
         return lake_action(&lake, action, a.json).await;
@@ -309,7 +309,10 @@ pub async fn repl(lake: String, format: OutputFormat) -> anyhow::Result<ExitCode
 }
 
 /// Print a maintenance report, as JSON or text.
-fn report<R: serde::Serialize + std::fmt::Display>(r: &R, json: bool) -> anyhow::Result<ExitCode> {
+fn print_maintenance<R: serde::Serialize + std::fmt::Display>(
+    r: &R,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, r)?;
@@ -349,11 +352,11 @@ async fn lake_action(
                 })?;
                 opts.tables = vec![known];
             }
-            report(&maintenance::compact(lake, &opts).await?, json)
+            print_maintenance(&maintenance::compact(lake, &opts).await?, json)
         }
         LakeAction::Retain { duration } => {
             let window = maintenance::parse_duration(&duration)?;
-            report(&maintenance::retain(lake, window, now).await?, json)
+            print_maintenance(&maintenance::retain(lake, window, now).await?, json)
         }
         LakeAction::Vacuum {
             older_than,
@@ -363,9 +366,9 @@ async fn lake_action(
                 older_than: maintenance::parse_duration(&older_than)?,
                 dry_run,
             };
-            report(&maintenance::vacuum(lake, &opts).await?, json)
+            print_maintenance(&maintenance::vacuum(lake, &opts).await?, json)
         }
-        LakeAction::Upgrade => report(&maintenance::upgrade(lake).await?, json),
+        LakeAction::Upgrade => print_maintenance(&maintenance::upgrade(lake).await?, json),
     }
 }
 
