@@ -74,6 +74,19 @@ fn a_failing_report_is_a_runtime_error() {
     // Arguments are still usage errors.
     assert_eq!(trailsql(&["report", "no-such-report"]).0, 2);
     assert_eq!(trailsql(&["sql", "--since"]).0, 2);
+    // Durations of the lake's maintenance, spelt wrong.
+    for args in [
+        &["lake", "retain", "3y"][..],
+        &["lake", "vacuum", "--older-than", "soon"],
+        &["ingest", "--retain", "ninety days", "."],
+    ] {
+        let (code, _, err) = trailsql(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: invalid duration"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

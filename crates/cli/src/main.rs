@@ -43,6 +43,9 @@ fn is_usage(e: &anyhow::Error) -> bool {
     ) || matches!(
         e.downcast_ref::<trailsql_serve::Error>(),
         Some(trailsql_serve::Error::Address(_))
+    ) || matches!(
+        e.downcast_ref::<trailsql_lake::Error>(),
+        Some(trailsql_lake::Error::InvalidDuration(..))
     )
 }
 

@@ -52,6 +52,10 @@ pub struct CompactOptions {
     pub partitions: Option<Vec<PartitionKey>>,
     /// Compact a partition holding more than this many small files.
     pub min_files: usize,
+    /// Only partitions whose small files were written by more than one run (ingest's own
+    /// compaction: the several files one big run leaves in a partition, flushed as its buffer
+    /// filled, are left as they are; a partition fed by run after run is merged).
+    pub across_runs: bool,
 }
 
 impl Default for CompactOptions {
@@ -62,6 +66,7 @@ impl Default for CompactOptions {
             tables: Vec::new(),
             partitions: None,
             min_files: 1,
+            across_runs: false,
         }
     }
 }
@@ -154,7 +159,7 @@ pub async fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactReport
             {
                 continue;
             }
-            let groups = groups(files, opts.min_files);
+            let groups = groups(files, opts.min_files, opts.across_runs);
             if groups.is_empty() {
                 continue;
             }
@@ -199,10 +204,17 @@ pub async fn compact(lake: &Lake, opts: &CompactOptions) -> Result<CompactReport
 
 /// The groups of a partition's files to merge: its small files, in time order, in groups of
 /// at most [`COMPACT_FILE_BYTES`]; none when it holds `min_files` small files or fewer.
-fn groups(mut files: Vec<DataFile>, min_files: usize) -> Vec<Vec<DataFile>> {
+fn groups(mut files: Vec<DataFile>, min_files: usize, across_runs: bool) -> Vec<Vec<DataFile>> {
     files.retain(|f| f.size < COMPACT_FILE_BYTES / 2);
     if files.len() <= min_files.max(1) {
         return Vec::new();
+    }
+    if across_runs {
+        let writers: std::collections::BTreeSet<&str> =
+            files.iter().map(|f| writer_of(&f.path)).collect();
+        if writers.len() < 2 {
+            return Vec::new();
+        }
     }
     files.sort_by(|a, b| {
         (a.time_range.map(|t| t.0), &a.path).cmp(&(b.time_range.map(|t| t.0), &b.path))
@@ -223,6 +235,15 @@ fn groups(mut files: Vec<DataFile>, min_files: usize) -> Vec<Vec<DataFile>> {
     }
     out.retain(|g| g.len() > 1);
     out
+}
+
+/// The run that wrote a file, from its name (`part-RUN-SEQ.parquet`); a file named otherwise
+/// is its own writer.
+fn writer_of(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.strip_prefix(OUR_PREFIX)
+        .and_then(|rest| rest.rsplit_once('-'))
+        .map_or(name, |(run, _)| run)
 }
 
 /// Read a group's files, write their rows as one file at `path`.
@@ -390,14 +411,39 @@ mod tests {
         // `big` is past half the cap and stays; a, b, c fill a group (60 MiB), d and e make
         // the next.
         assert_eq!(
-            names(&groups(files, 1)),
+            names(&groups(files, 1, false)),
             [vec!["a", "b", "c"], vec!["d", "e"]]
         );
-        assert!(groups(vec![file("a", mb, 1)], 1).is_empty());
+        assert!(groups(vec![file("a", mb, 1)], 1, false).is_empty());
         assert!(
-            groups(vec![file("a", mb, 1), file("b", mb, 2)], 2).is_empty(),
+            groups(vec![file("a", mb, 1), file("b", mb, 2)], 2, false).is_empty(),
             "not more than min_files"
         );
-        assert!(groups(vec![file("a", 40 * mb, 1), file("b", 40 * mb, 2)], 1).is_empty());
+        assert!(groups(vec![file("a", 40 * mb, 1), file("b", 40 * mb, 2)], 1, false).is_empty());
+    }
+
+    #[test]
+    fn ingest_merges_only_what_several_runs_left() {
+        let mb = 1 << 20;
+        let one_run = vec![file("part-r1-000001", mb, 1), file("part-r1-000002", mb, 2)];
+        // One big run's flushes stay as it wrote them.
+        assert!(groups(one_run.clone(), 1, true).is_empty());
+        // `trailsql lake compact` merges them all the same.
+        assert_eq!(groups(one_run.clone(), 1, false).len(), 1);
+        // A later run's file in the partition: all three are merged.
+        let mut fed = one_run;
+        fed.push(file("part-r2-000001", mb, 3));
+        assert_eq!(
+            names(&groups(fed, 1, true)),
+            [vec!["part-r1-000001", "part-r1-000002", "part-r2-000001"]]
+        );
+        assert_eq!(
+            writer_of("cloudtrail/date=2024-01-01/region=x/part-r9-000004.parquet"),
+            "r9"
+        );
+        assert_eq!(
+            writer_of("cloudtrail/date=2024-01-01/region=x/theirs.parquet"),
+            "theirs.parquet"
+        );
     }
 }

@@ -54,7 +54,7 @@ impl std::fmt::Display for AfterIngest {
 
 /// Ingest's maintenance once its data is committed: remove the partitions older than
 /// `retain`, then compact the partitions the run wrote to that hold more than
-/// [`AUTO_COMPACT_FILES`] small files. Never fails: the run's data is in; what goes wrong is
+/// [`AUTO_COMPACT_FILES`] small files written by more than one run. Never fails: the run's data is in; what goes wrong is
 /// reported (and on stderr).
 pub async fn after_ingest(
     lake: &Lake,
@@ -76,6 +76,7 @@ pub async fn after_ingest(
         let opts = CompactOptions {
             partitions: Some(touched),
             min_files: AUTO_COMPACT_FILES,
+            across_runs: true,
             ..Default::default()
         };
         match compact(lake, &opts).await {
