@@ -367,26 +367,7 @@ impl TableLog {
     /// other writers are retried past (Delta's conflict rules let blind appends commute).
     pub async fn append(&mut self, files: &[NewFile], run: &str) -> Result<u64> {
         self.ensure_created().await?;
-        let now = chrono::Utc::now().timestamp_millis();
-        let actions: Vec<Action> = files
-            .iter()
-            .map(|f| Action::Add(add_action(self.table, f, now)))
-            .collect();
-        let operation = DeltaOperation::Write {
-            mode: SaveMode::Append,
-            partition_by: Some(PARTITION_COLUMNS.iter().map(|c| c.to_string()).collect()),
-            predicate: None,
-        };
-        let metadata = HashMap::from([("trailsqlRun".to_owned(), run.into())]);
-        let committed = CommitBuilder::from(CommitProperties::default().with_metadata(metadata))
-            .with_actions(actions)
-            .build(
-                Some(self.delta.snapshot()?),
-                self.delta.log_store(),
-                operation,
-            )
-            .await?;
-        let version = committed.version();
+        let version = self.commit_adds(files, run, None).await?;
         self.delta.update_incremental(None).await?;
         Ok(version)
     }
@@ -397,6 +378,28 @@ impl TableLog {
     /// commute under Delta's conflict rules, and would keep an event twice).
     pub async fn try_append(&mut self, files: &[NewFile], run: &str) -> Result<Option<u64>> {
         self.ensure_created().await?;
+        match self.commit_adds(files, run, Some(0)).await {
+            Ok(version) => {
+                self.delta.update_incremental(None).await?;
+                Ok(Some(version))
+            }
+            Err(deltalake::DeltaTableError::VersionAlreadyExists(_))
+            | Err(deltalake::DeltaTableError::Transaction {
+                source:
+                    TransactionError::MaxCommitAttempts(_) | TransactionError::VersionAlreadyExists(_),
+            }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The commit adding `files` on the version in hand, with delta-rs's retries past
+    /// concurrent commits limited to `max_retries` (its default when `None`).
+    async fn commit_adds(
+        &self,
+        files: &[NewFile],
+        run: &str,
+        max_retries: Option<usize>,
+    ) -> DeltaResult<u64> {
         let now = chrono::Utc::now().timestamp_millis();
         let actions: Vec<Action> = files
             .iter()
@@ -408,9 +411,10 @@ impl TableLog {
             predicate: None,
         };
         let metadata = HashMap::from([("trailsqlRun".to_owned(), run.into())]);
-        let props = CommitProperties::default()
-            .with_metadata(metadata)
-            .with_max_retries(0);
+        let mut props = CommitProperties::default().with_metadata(metadata);
+        if let Some(n) = max_retries {
+            props = props.with_max_retries(n);
+        }
         let committed = CommitBuilder::from(props)
             .with_actions(actions)
             .build(
@@ -418,20 +422,8 @@ impl TableLog {
                 self.delta.log_store(),
                 operation,
             )
-            .await;
-        match committed {
-            Ok(c) => {
-                let version = c.version();
-                self.delta.update_incremental(None).await?;
-                Ok(Some(version))
-            }
-            Err(deltalake::DeltaTableError::VersionAlreadyExists(_))
-            | Err(deltalake::DeltaTableError::Transaction {
-                source:
-                    TransactionError::MaxCommitAttempts(_) | TransactionError::VersionAlreadyExists(_),
-            }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+            .await?;
+        Ok(committed.version())
     }
 }
 
