@@ -95,7 +95,13 @@ pub fn decompress_prefix(bytes: &[u8], limit: usize) -> (Cow<'_, [u8]>, Option<S
     if bytes.len() < 2 || bytes[0] != 0x1f || bytes[1] != 0x8b {
         return (Cow::Borrowed(&bytes[..bytes.len().min(limit)]), None);
     }
-    let mut out = Vec::new();
+    // Sized up front: growing the buffer by doubling copied each log file's JSON about twice
+    // (5% of a 1M-event ingest's CPU). The gzip trailer states the last member's size (all
+    // of a CloudTrail file's); 8x the compressed size covers a file whose trailer lies.
+    let trailer = bytes[bytes.len().saturating_sub(4)..]
+        .try_into()
+        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    let mut out = Vec::with_capacity(trailer.max(bytes.len().saturating_mul(8)).min(limit));
     let dec = flate2::read::MultiGzDecoder::new(bytes);
     match dec.take(limit as u64).read_to_end(&mut out) {
         Ok(_) => (Cow::Owned(out), None),
