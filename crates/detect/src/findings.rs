@@ -3,7 +3,7 @@
 //! keep it) and what identifies the event. Printed in any of the query crate's formats, or
 //! as an HTML page with a summary by level and by ATT&CK tactic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -69,20 +69,28 @@ pub fn schema() -> SchemaRef {
 
 /// The findings as one batch of [`schema`].
 pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch> {
+    Ok(arrow_batch(findings)?)
+}
+
+fn arrow_batch(findings: &[Finding]) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
     let mut text: Vec<StringBuilder> = (0..16).map(|_| StringBuilder::new()).collect();
     let mut times: Vec<TimestampMicrosecondBuilder> = (0..3)
         .map(|_| TimestampMicrosecondBuilder::new().with_timezone("UTC"))
         .collect();
+    // A rule's tags as text, made once per rule and batch, not once per finding.
+    let mut tag_text: HashMap<*const Rule, String> = HashMap::new();
     for f in findings {
         let r = &f.rule;
         let e = &f.event;
-        let tags = r.tags.join(",");
+        let tags = tag_text
+            .entry(Arc::as_ptr(r))
+            .or_insert_with(|| r.tags.join(","));
         let vals: [Option<&str>; 15] = [
             Some(&r.id),
             Some(&r.title),
             Some(&r.level),
             Some(&r.status),
-            Some(&tags),
+            Some(tags.as_str()),
             Some(&r.author),
             Some(&r.path),
             e.eventid.as_deref(),
@@ -114,13 +122,24 @@ pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch> {
     cols.extend(t.by_ref().take(8));
     cols.push(t.next().expect("group"));
     cols.extend(ts);
-    Ok(RecordBatch::try_new(schema(), cols)?)
+    RecordBatch::try_new(schema(), cols)
 }
 
-/// Print the findings in `format`.
+/// Findings per printed batch.
+const PRINT_BATCH: usize = 8192;
+
+/// Print the findings in `format`, a batch at a time: a run over a whole lake can find
+/// millions, and their text is several times the size of the findings themselves.
 pub fn write(findings: &[Finding], format: OutputFormat, out: &mut dyn Write) -> Result<()> {
-    let batch = to_batch(findings)?;
-    format.write(&schema(), &[batch], out)?;
+    let mut batches = findings.chunks(PRINT_BATCH).map(|c| Ok(arrow_batch(c)?));
+    let mut empty = std::iter::once_with(|| Ok(arrow_batch(&[])?));
+    let batches: &mut dyn Iterator<Item = trailsql_query::Result<RecordBatch>> =
+        if findings.is_empty() {
+            &mut empty
+        } else {
+            &mut batches
+        };
+    format.write_each(&schema(), batches, out)?;
     Ok(())
 }
 

@@ -276,33 +276,33 @@ pub async fn detect(
 }
 
 fn print(outcome: &Outcome, opts: &DetectOptions, out: &mut dyn Write) -> Result<()> {
-    let (ext, bytes) = match opts.format {
-        DetectFormat::Html => (
-            "html",
-            findings::html(&outcome.findings, outcome.rules_run).into_bytes(),
-        ),
-        DetectFormat::Plain(f) => {
-            let mut buf = Vec::new();
-            findings::write(&outcome.findings, f, &mut buf)?;
-            let ext = match f {
-                OutputFormat::Csv => "csv",
-                OutputFormat::Tsv => "tsv",
-                OutputFormat::Json => "json",
-                OutputFormat::NdJson => "ndjson",
-                OutputFormat::Markdown => "md",
-                _ => "txt",
-            };
-            (ext, buf)
-        }
+    let ext = match opts.format {
+        DetectFormat::Html => "html",
+        DetectFormat::Plain(OutputFormat::Csv) => "csv",
+        DetectFormat::Plain(OutputFormat::Tsv) => "tsv",
+        DetectFormat::Plain(OutputFormat::Json) => "json",
+        DetectFormat::Plain(OutputFormat::NdJson) => "ndjson",
+        DetectFormat::Plain(OutputFormat::Markdown) => "md",
+        DetectFormat::Plain(_) => "txt",
     };
-    match &opts.out_dir {
+    let mut file;
+    let out: &mut dyn Write = match &opts.out_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;
-            std::fs::write(dir.join(format!("detections.{ext}")), bytes)?;
+            file = std::fs::File::create(dir.join(format!("detections.{ext}")))?;
+            &mut file
         }
-        None => out.write_all(&bytes)?,
+        None => out,
+    };
+    // Written as made, through one buffer: millions of findings are gigabytes of text.
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+    match opts.format {
+        DetectFormat::Html => {
+            w.write_all(findings::html(&outcome.findings, outcome.rules_run).as_bytes())?
+        }
+        DetectFormat::Plain(f) => findings::write(&outcome.findings, f, &mut w)?,
     }
-    out.flush()?;
+    w.flush()?;
     Ok(())
 }
 
@@ -395,13 +395,21 @@ pub async fn evaluate_over(
             }
         }
     }
-    findings.sort_by(|a, b| {
-        (&a.event.eventtime, &a.event.eventid, &a.rule.id, &a.group).cmp(&(
-            &b.event.eventtime,
-            &b.event.eventid,
-            &b.rule.id,
-            &b.group,
-        ))
+    // By event, then rule. The key is total, so an unstable sort gives one order; the
+    // findings of one event share it, which spares comparing their event ids.
+    findings.sort_unstable_by(|a, b| {
+        a.event
+            .eventtime
+            .cmp(&b.event.eventtime)
+            .then_with(|| {
+                if Arc::ptr_eq(&a.event, &b.event) {
+                    std::cmp::Ordering::Equal
+                } else {
+                    a.event.cmp(&b.event)
+                }
+            })
+            .then_with(|| a.rule.id.cmp(&b.rule.id))
+            .then_with(|| (&a.group, a.window).cmp(&(&b.group, b.window)))
     });
     Ok(findings)
 }
@@ -449,7 +457,8 @@ fn micros(b: &RecordBatch, name: &str) -> Result<arrow::array::TimestampMicrosec
 /// The events of a result with the event columns.
 fn events(b: &RecordBatch) -> Result<Vec<Arc<Event>>> {
     let t = micros(b, "eventtime")?;
-    let cols: Vec<Vec<Option<String>>> = [
+    let mut cols = Vec::with_capacity(8);
+    for c in [
         "eventid",
         "eventsource",
         "eventname",
@@ -458,22 +467,22 @@ fn events(b: &RecordBatch) -> Result<Vec<Arc<Event>>> {
         "principal",
         "sourceipaddress",
         "sourceobject",
-    ]
-    .iter()
-    .map(|c| text(b, c))
-    .collect::<Result<_>>()?;
+    ] {
+        cols.push(text(b, c)?.into_iter());
+    }
+    let mut next = |i: usize| cols[i].next().flatten();
     Ok((0..b.num_rows())
         .map(|i| {
             Arc::new(Event {
                 eventtime: t.value(i),
-                eventid: cols[0][i].clone(),
-                eventsource: cols[1][i].clone(),
-                eventname: cols[2][i].clone(),
-                account: cols[3][i].clone(),
-                region: cols[4][i].clone(),
-                principal: cols[5][i].clone(),
-                sourceipaddress: cols[6][i].clone(),
-                sourceobject: cols[7][i].clone(),
+                eventid: next(0),
+                eventsource: next(1),
+                eventname: next(2),
+                account: next(3),
+                region: next(4),
+                principal: next(5),
+                sourceipaddress: next(6),
+                sourceobject: next(7),
             })
         })
         .collect())

@@ -72,6 +72,18 @@ impl OutputFormat {
         batches: &[RecordBatch],
         out: &mut dyn Write,
     ) -> Result<()> {
+        self.write_each(schema, &mut batches.iter().cloned().map(Ok), out)
+    }
+
+    /// Print a result made a batch at a time, each written as it comes (all but the table,
+    /// whose column widths need every row): a result of millions of rows is never held
+    /// whole, as rows or as text.
+    pub fn write_each(
+        &self,
+        schema: &SchemaRef,
+        batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
+        out: &mut dyn Write,
+    ) -> Result<()> {
         let mut out = KeepIoError {
             inner: out,
             error: None,
@@ -85,7 +97,7 @@ impl OutputFormat {
     fn write_to(
         &self,
         schema: &SchemaRef,
-        batches: &[RecordBatch],
+        batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
         out: &mut dyn Write,
     ) -> Result<()> {
         if schema.fields().is_empty() && *self != OutputFormat::Parquet {
@@ -95,6 +107,8 @@ impl OutputFormat {
         }
         match self {
             OutputFormat::Table => {
+                let batches = batches.collect::<Result<Vec<_>>>()?;
+                let batches = &batches[..];
                 if batches.iter().all(|b| b.num_rows() == 0) {
                     let header: Vec<&str> =
                         schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -127,11 +141,13 @@ impl OutputFormat {
                     .with_header(true)
                     .with_delimiter(delim)
                     .build(&mut *out);
-                if batches.is_empty() {
-                    w.write(&flatten_nested(&RecordBatch::new_empty(schema.clone()))?)?;
-                }
+                let mut any = false;
                 for b in batches {
-                    w.write(&flatten_nested(b)?)?;
+                    w.write(&flatten_nested(&b?)?)?;
+                    any = true;
+                }
+                if !any {
+                    w.write(&flatten_nested(&RecordBatch::new_empty(schema.clone()))?)?;
                 }
             }
             OutputFormat::Parquet => {
@@ -143,11 +159,14 @@ impl OutputFormat {
                 let mut w = arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
                     .build::<_, arrow::json::writer::JsonArray>(&mut *out);
+                let mut rows = 0;
                 for b in batches {
-                    w.write(b)?;
+                    let b = b?;
+                    rows += b.num_rows();
+                    w.write(&b)?;
                 }
                 w.finish()?;
-                if batches.iter().all(|b| b.num_rows() == 0) {
+                if rows == 0 {
                     write!(out, "[]")?;
                 }
                 writeln!(out)?;
@@ -157,7 +176,7 @@ impl OutputFormat {
                     .with_explicit_nulls(true)
                     .build::<_, arrow::json::writer::LineDelimited>(&mut *out);
                 for b in batches {
-                    w.write(b)?;
+                    w.write(&b?)?;
                 }
                 w.finish()?;
             }
@@ -171,6 +190,7 @@ impl OutputFormat {
                 writeln!(out, "|{}", " --- |".repeat(names.len()))?;
                 let opts = FormatOptions::default().with_null("");
                 for b in batches {
+                    let b = b?;
                     let fmts = b
                         .columns()
                         .iter()
