@@ -132,14 +132,7 @@ const PRINT_BATCH: usize = 8192;
 /// millions, and their text is several times the size of the findings themselves.
 pub fn write(findings: &[Finding], format: OutputFormat, out: &mut dyn Write) -> Result<()> {
     let mut batches = findings.chunks(PRINT_BATCH).map(|c| Ok(arrow_batch(c)?));
-    let mut empty = std::iter::once_with(|| Ok(arrow_batch(&[])?));
-    let batches: &mut dyn Iterator<Item = trailsql_query::Result<RecordBatch>> =
-        if findings.is_empty() {
-            &mut empty
-        } else {
-            &mut batches
-        };
-    format.write_each(&schema(), batches, out)?;
+    format.write_each(&schema(), &mut batches, out)?;
     Ok(())
 }
 

@@ -106,108 +106,122 @@ impl OutputFormat {
             return Ok(());
         }
         match self {
-            OutputFormat::Table => {
-                let batches = batches.collect::<Result<Vec<_>>>()?;
-                let batches = &batches[..];
-                if batches.iter().all(|b| b.num_rows() == 0) {
-                    let header: Vec<&str> =
-                        schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    let empty = RecordBatch::new_empty(schema.clone());
-                    if header.is_empty() {
-                        return Ok(());
-                    }
-                    writeln!(
-                        out,
-                        "{}",
-                        arrow::util::pretty::pretty_format_batches(&[empty])?
-                    )?;
-                } else {
-                    writeln!(
-                        out,
-                        "{}",
-                        arrow::util::pretty::pretty_format_batches(batches)?
-                    )?;
-                }
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
-            }
-            OutputFormat::Csv | OutputFormat::Tsv => {
-                let delim = if *self == OutputFormat::Csv {
-                    b','
-                } else {
-                    b'\t'
-                };
-                let mut w = arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .with_delimiter(delim)
-                    .build(&mut *out);
-                let mut any = false;
-                for b in batches {
-                    w.write(&flatten_nested(&b?)?)?;
-                    any = true;
-                }
-                if !any {
-                    w.write(&flatten_nested(&RecordBatch::new_empty(schema.clone()))?)?;
-                }
-            }
-            OutputFormat::Parquet => {
-                return Err(crate::Error::Usage(
-                    "--format parquet writes a file: give -o PATH".into(),
-                ));
-            }
-            OutputFormat::Json => {
-                let mut w = arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .build::<_, arrow::json::writer::JsonArray>(&mut *out);
-                let mut rows = 0;
-                for b in batches {
-                    let b = b?;
-                    rows += b.num_rows();
-                    w.write(&b)?;
-                }
-                w.finish()?;
-                if rows == 0 {
-                    write!(out, "[]")?;
-                }
-                writeln!(out)?;
-            }
-            OutputFormat::NdJson => {
-                let mut w = arrow::json::WriterBuilder::new()
-                    .with_explicit_nulls(true)
-                    .build::<_, arrow::json::writer::LineDelimited>(&mut *out);
-                for b in batches {
-                    w.write(&b?)?;
-                }
-                w.finish()?;
-            }
-            OutputFormat::Markdown => {
-                let names: Vec<String> = schema
-                    .fields()
-                    .iter()
-                    .map(|f| escape_md(f.name()))
-                    .collect();
-                writeln!(out, "| {} |", names.join(" | "))?;
-                writeln!(out, "|{}", " --- |".repeat(names.len()))?;
-                let opts = FormatOptions::default().with_null("");
-                for b in batches {
-                    let b = b?;
-                    let fmts = b
-                        .columns()
-                        .iter()
-                        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-                        .collect::<std::result::Result<Vec<_>, _>>()?;
-                    for row in 0..b.num_rows() {
-                        let cells: Vec<String> = fmts
-                            .iter()
-                            .map(|f| escape_md(&f.value(row).to_string()))
-                            .collect();
-                        writeln!(out, "| {} |", cells.join(" | "))?;
-                    }
-                }
-            }
+            OutputFormat::Table => write_table(schema, &batches.collect::<Result<Vec<_>>>()?, out),
+            OutputFormat::Csv => write_delimited(b',', schema, batches, out),
+            OutputFormat::Tsv => write_delimited(b'\t', schema, batches, out),
+            OutputFormat::Parquet => Err(crate::Error::Usage(
+                "--format parquet writes a file: give -o PATH".into(),
+            )),
+            OutputFormat::Json => write_json(batches, out),
+            OutputFormat::NdJson => write_ndjson(batches, out),
+            OutputFormat::Markdown => write_markdown(schema, batches, out),
         }
-        Ok(())
     }
+}
+
+/// A boxed table with a row count: it needs every row first, for its column widths.
+fn write_table(schema: &SchemaRef, batches: &[RecordBatch], out: &mut dyn Write) -> Result<()> {
+    let table = if batches.iter().all(|b| b.num_rows() == 0) {
+        arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(schema.clone())])?
+    } else {
+        arrow::util::pretty::pretty_format_batches(batches)?
+    };
+    writeln!(out, "{table}")?;
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
+    Ok(())
+}
+
+/// CSV or TSV with a header, nested values as their display text; the header alone when
+/// there are no rows.
+fn write_delimited(
+    delimiter: u8,
+    schema: &SchemaRef,
+    batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut w = arrow::csv::WriterBuilder::new()
+        .with_header(true)
+        .with_delimiter(delimiter)
+        .build(out);
+    let mut any = false;
+    for b in batches {
+        w.write(&flatten_nested(&b?)?)?;
+        any = true;
+    }
+    if !any {
+        w.write(&flatten_nested(&RecordBatch::new_empty(schema.clone()))?)?;
+    }
+    Ok(())
+}
+
+/// One JSON array of objects, nulls written out; `[]` when there are no rows.
+fn write_json(
+    batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut w = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(&mut *out);
+    let mut rows = 0;
+    for b in batches {
+        let b = b?;
+        rows += b.num_rows();
+        w.write(&b)?;
+    }
+    w.finish()?;
+    if rows == 0 {
+        write!(out, "[]")?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// One JSON object per line, nulls written out.
+fn write_ndjson(
+    batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut w = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::LineDelimited>(out);
+    for b in batches {
+        w.write(&b?)?;
+    }
+    w.finish()?;
+    Ok(())
+}
+
+/// A Markdown table, cells escaped, nulls empty.
+fn write_markdown(
+    schema: &SchemaRef,
+    batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| escape_md(f.name()))
+        .collect();
+    writeln!(out, "| {} |", names.join(" | "))?;
+    writeln!(out, "|{}", " --- |".repeat(names.len()))?;
+    let opts = FormatOptions::default().with_null("");
+    for b in batches {
+        let b = b?;
+        let fmts = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        for row in 0..b.num_rows() {
+            let cells: Vec<String> = fmts
+                .iter()
+                .map(|f| escape_md(&f.value(row).to_string()))
+                .collect();
+            writeln!(out, "| {} |", cells.join(" | "))?;
+        }
+    }
+    Ok(())
 }
 
 /// Write batches to a Parquet file at `path`; a failure names the file.

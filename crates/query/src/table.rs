@@ -63,16 +63,16 @@ fn partition_fields() -> Vec<Arc<Field>> {
 
 impl LakeTable {
     /// The table `table` of `lake`, its files read as `file_schema`.
-    pub async fn open(lake: &Lake, table: Table, file_schema: SchemaRef) -> crate::Result<Self> {
+    pub fn new(lake: &Lake, table: Table, file_schema: SchemaRef) -> Self {
         let mut fields: Vec<Arc<Field>> = file_schema.fields().iter().cloned().collect();
         fields.extend(partition_fields());
-        Ok(LakeTable {
+        LakeTable {
             lake: lake.clone(),
             schema: Arc::new(Schema::new(fields)),
             file_schema,
             log: Mutex::new(None),
             table,
-        })
+        }
     }
 
     /// The files of the latest version: the log is read when first needed, and brought up

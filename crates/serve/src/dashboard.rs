@@ -113,8 +113,9 @@ const FILTER_COLUMNS: &[&str] = &[
 /// The events of the window (`$since`, `$until`) as a table. The whole days inside it
 /// (`$first_day` to `$end_day`, see [`window_days`]) are chosen by their `date` partition
 /// alone, so their files are read with no row filter on `eventtime`; only the part days at
-/// the edges are filtered by time. On the 1M-event benchmark lake this took a third off a
-/// 30-day panel's time (the time filter read and compared every row's `eventtime`).
+/// the edges are filtered by time. On the 1M-event benchmark lake, 30 days, through
+/// `/api/sql`: the region panel's query 33 -> 23 ms, the principal panel's 62 -> 50 ms (the
+/// time filter read and compared every row's `eventtime`).
 /// Rows are in `date` D exactly when their `eventtime` falls on D (UTC), so the two halves
 /// are disjoint and together are the window.
 const WINDOW_EVENTS: &str = "(SELECT * FROM cloudtrail WHERE date >= $first_day AND date < $end_day \
@@ -125,9 +126,8 @@ const WINDOW_EVENTS: &str = "(SELECT * FROM cloudtrail WHERE date >= $first_day 
 /// day, `until` rounded down. For a window inside one day the first is after the end, and
 /// every row is filtered by time.
 pub fn window_days(since: DateTime<Utc>, until: DateTime<Utc>) -> [(String, String); 2] {
-    let midnight = |t: DateTime<Utc>| t.date_naive().and_hms_opt(0, 0, 0).expect("midnight");
     let mut first = since.date_naive();
-    if since.naive_utc() != midnight(since) {
+    if since.time() != chrono::NaiveTime::MIN {
         first = first.succ_opt().unwrap_or(first);
     }
     [
