@@ -594,7 +594,9 @@ def measure_console(trailsql: Path, lake: Path, runs: int, params: dict[str, str
     page of 100 newest events, and the count beside it, as the page asks for both), and the
     dashboard of the whole 30-day window, each the median of `runs` requests after one
     untimed request. The figure is the server's own `elapsed_ms` (planning, scanning and
-    JSON), and the wall time of the request from here beside it."""
+    JSON), and the wall time of the request from here beside it. The first request's time is
+    kept too: the dashboard remembers the counts of whole days it has seen, so its first
+    look at a window costs the scan its later looks do not."""
     import urllib.parse
     import urllib.request
 
@@ -611,6 +613,7 @@ def measure_console(trailsql: Path, lake: Path, runs: int, params: dict[str, str
 
         def timed(path: str, query: dict[str, str]) -> dict:
             samples = []
+            first = None
             for i in range(runs + 1):
                 start = time.perf_counter()
                 with urllib.request.urlopen(f"{url}{path}?{urllib.parse.urlencode(query)}",
@@ -619,7 +622,10 @@ def measure_console(trailsql: Path, lake: Path, runs: int, params: dict[str, str
                 wall = (time.perf_counter() - start) * 1e3
                 if i:
                     samples.append((body["elapsed_ms"], wall))
+                else:
+                    first = body["elapsed_ms"]
             return {"server_ms_median": statistics.median(s for s, _ in samples),
+                    "first_server_ms": first,
                     "wall_ms_median": statistics.median(w for _, w in samples),
                     "server_ms": [s for s, _ in samples]}
 
@@ -629,7 +635,8 @@ def measure_console(trailsql: Path, lake: Path, runs: int, params: dict[str, str
         end = (START + dt.timedelta(days=days)).isoformat()
         dashboard = timed("/api/dashboard", {"since": START.isoformat(), "until": end})
         log(f"console: history page {page['server_ms_median']:.0f} ms, count "
-            f"{count['server_ms_median']:.0f} ms, dashboard {dashboard['server_ms_median']:.0f} ms")
+            f"{count['server_ms_median']:.0f} ms, dashboard {dashboard['server_ms_median']:.0f} ms "
+            f"(first look {dashboard['first_server_ms']:.0f} ms)")
         return {"history_page": page, "history_count": count, "dashboard_30d": dashboard,
                 "filter": day}
     finally:
@@ -718,7 +725,7 @@ def print_report(res: dict) -> None:
              f"page {c['history_page']['server_ms_median']:.0f} ms, count "
              f"{c['history_count']['server_ms_median']:.0f} ms at the server"),
             ("console: dashboard of 30 days (ms)", "console_dashboard_30d_ms",
-             f"wall {c['dashboard_30d']['wall_ms_median']:.0f} ms"),
+             f"wall {c['dashboard_30d']['wall_ms_median']:.0f} ms, first look {c['dashboard_30d'].get('first_server_ms') or 0:.0f} ms"),
         ]
     if "scale" in res:
         s = res["scale"]
@@ -801,7 +808,7 @@ def markdown(res: dict) -> str:
             f"page {c['history_page']['server_ms_median']:.0f} ms, count "
             f"{c['history_count']['server_ms_median']:.0f} ms", "console_history_one_day_ms")
         row("console: dashboard of 30 days, ms at the server",
-            f"wall {c['dashboard_30d']['wall_ms_median']:.0f} ms", "console_dashboard_30d_ms")
+            f"wall {c['dashboard_30d']['wall_ms_median']:.0f} ms, first look {c['dashboard_30d'].get('first_server_ms') or 0:.0f} ms", "console_dashboard_30d_ms")
     if "scale" in res:
         s = res["scale"]
         row("ingest peak RSS, GiB",

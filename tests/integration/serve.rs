@@ -404,6 +404,96 @@ fn serve_dashboard_totals_hold_for_windows_that_cut_days() {
 }
 
 #[test]
+fn serve_dashboard_remembers_whole_days_until_their_files_change() {
+    // A second look at a window merges its whole days from memory and answers the same; a
+    // late event ingested into one of its days has that day, and only it, counted again.
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples");
+    ingest_ok(&lake, &[&samples], &[]);
+    let server = start_server(&lake, &[]);
+    let (since, until) = ("2024-03-01T00:00:00Z", "2024-03-04T12:00:00Z");
+    let window = query_string(&[("since", since), ("until", until)]);
+    let look = || get(&server, &format!("/api/dashboard?{window}")).json();
+    let first = look();
+    assert_eq!(
+        (
+            first["days_remembered"].as_u64(),
+            first["days_counted"].as_u64()
+        ),
+        (Some(0), Some(3)),
+        "{first:#}"
+    );
+    let second = look();
+    assert_eq!(
+        (
+            second["days_remembered"].as_u64(),
+            second["days_counted"].as_u64()
+        ),
+        (Some(3), Some(0))
+    );
+    for k in ["events", "errors", "histogram", "panels"] {
+        assert_eq!(first[k], second[k], "{k}");
+    }
+
+    let late = tmp.path().join("late");
+    std::fs::create_dir_all(&late).unwrap();
+    let record = json!({"eventVersion": "1.08", "eventTime": "2024-03-02T10:00:00Z",
+        "eventID": "0badc0de-late-event", "awsRegion": "eu-west-1",
+        "eventSource": "s3.amazonaws.com", "eventName": "LateCall", "errorCode": "AccessDenied",
+        "sourceIPAddress": "203.0.113.99", "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/late"}});
+    std::fs::write(
+        late.join("late.json"),
+        json!({"Records": [record]}).to_string(),
+    )
+    .unwrap();
+    ingest_ok(&lake, &[&late], &[]);
+    let third = look();
+    assert_eq!(
+        (
+            third["days_remembered"].as_u64(),
+            third["days_counted"].as_u64()
+        ),
+        (Some(2), Some(1)),
+        "{third:#}"
+    );
+    assert_eq!(
+        third["events"].as_i64(),
+        first["events"].as_i64().map(|n| n + 1)
+    );
+    assert_eq!(
+        third["errors"].as_i64(),
+        first["errors"].as_i64().map(|n| n + 1)
+    );
+    let total: Value = serde_json::from_str(&sql(
+        &lake,
+        &format!(
+            "SELECT count(*) AS n FROM cloudtrail WHERE eventtime >= '{since}' AND eventtime < '{until}'"
+        ),
+        "json",
+    ))
+    .unwrap();
+    assert_eq!(third["events"], total[0]["n"]);
+    // The error codes panel (a handful of codes in the samples: all in its top ten).
+    let denied = |d: &Value| -> i64 {
+        let panel = d["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == "errors")
+            .unwrap();
+        panel["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == "AccessDenied")
+            .map_or(0, |r| r[1].as_i64().unwrap())
+    };
+    assert_eq!(denied(&third), denied(&first) + 1);
+}
+
+#[test]
 fn serve_dashboard_panels_count_what_their_links_select() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");

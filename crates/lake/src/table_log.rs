@@ -453,7 +453,7 @@ pub(crate) fn relative(table: Table, path: &str) -> &str {
 }
 
 /// Row count and `eventtime` range of a file's `stats` JSON.
-fn parse_stats(stats: Option<&str>) -> (Option<u64>, Option<(i64, i64)>) {
+pub(crate) fn parse_stats(stats: Option<&str>) -> (Option<u64>, Option<(i64, i64)>) {
     let Some(v) = stats.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()) else {
         return (None, None);
     };

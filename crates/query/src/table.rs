@@ -32,7 +32,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use tokio::sync::Mutex;
 use trailsql_lake::schema::{CLUSTER_KEYS, PARTITION_COLUMNS, Table, column_name};
-use trailsql_lake::{DataFile, Lake, TableLog};
+use trailsql_lake::{DataFile, FileList, Lake};
 
 pub struct LakeTable {
     lake: Lake,
@@ -42,7 +42,7 @@ pub struct LakeTable {
     /// Opened at the first scan: a statement that does not read the table (`SELECT 1`, a
     /// query of another table) does not read its log. On the 1M-event lake, loading the
     /// logs of both tables at session start cost every `trailsql sql` process about 25 ms.
-    log: Mutex<Option<TableLog>>,
+    log: Mutex<Option<FileList>>,
     table: Table,
 }
 
@@ -86,7 +86,7 @@ impl LakeTable {
                 log
             }
             None => log.insert(
-                TableLog::open(&self.lake, self.table)
+                FileList::open(&self.lake, self.table)
                     .await
                     .map_err(external)?,
             ),

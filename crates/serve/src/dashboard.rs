@@ -9,12 +9,16 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use chrono::{DateTime, Utc};
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
 use serde_json::{Value, json};
 
 use crate::ApiError;
+use crate::day_counts::{Counted, Grouping};
 use crate::params::{Window, window_params};
-use crate::rows::to_rows;
+use crate::rows::{Rows, to_rows};
 use crate::server::AppState;
 use crate::sql::query_rejection;
 
@@ -110,46 +114,55 @@ const FILTER_COLUMNS: &[&str] = &[
     "region",
 ];
 
-/// The events of the window (`$since`, `$until`) as a table. The whole days inside it
-/// (`$first_day` to `$end_day`, see [`window_days`]) are chosen by their `date` partition
-/// alone, so their files are read with no row filter on `eventtime`; only the part days at
-/// the edges are filtered by time. On the 1M-event benchmark lake, 30 days, through
-/// `/api/sql`: the region panel's query 33 -> 23 ms, the principal panel's 62 -> 50 ms (the
-/// time filter read and compared every row's `eventtime`).
-/// Rows are in `date` D exactly when their `eventtime` falls on D (UTC), so the two halves
-/// are disjoint and together are the window.
-const WINDOW_EVENTS: &str = "(SELECT * FROM cloudtrail WHERE date >= $first_day AND date < $end_day \
-     UNION ALL SELECT * FROM cloudtrail WHERE (date < $first_day OR date >= $end_day) \
-     AND eventtime >= $since AND eventtime < $until) AS cloudtrail";
-
 /// The first whole day of a window and the day after its last: `since` rounded up to a
-/// day, `until` rounded down. For a window inside one day the first is after the end, and
+/// day, `until` rounded down. Rows are in `date` D exactly when their `eventtime` falls on
+/// D (UTC), so the whole days are counted by partition alone and only the part days at the
+/// edges are filtered by time. For a window inside one day the first is after the end, and
 /// every row is filtered by time.
-pub fn window_days(since: DateTime<Utc>, until: DateTime<Utc>) -> [(String, String); 2] {
+pub fn window_days(since: DateTime<Utc>, until: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
     let mut first = since.date_naive();
     if since.time() != chrono::NaiveTime::MIN {
         first = first.succ_opt().unwrap_or(first);
     }
-    [
-        ("first_day".into(), first.to_string()),
-        ("end_day".into(), until.date_naive().to_string()),
-    ]
+    (first, until.date_naive())
 }
 
 impl Panel {
-    pub fn sql(&self) -> String {
-        let keys = self.select.matches(" AS ").count();
-        let group: Vec<String> = (1..=keys).map(|i| i.to_string()).collect();
-        format!(
-            "SELECT {}, count(*) AS events FROM {WINDOW_EVENTS}{} \
-             GROUP BY {g} ORDER BY events DESC, {g} LIMIT 10",
-            self.select,
-            self.filter
-                .map(|f| format!(" WHERE {f}"))
-                .unwrap_or_default(),
-            g = group.join(", ")
-        )
+    /// The panel's counts, merged from days and edges by [`DayCounts`].
+    pub fn grouping(&self) -> Grouping {
+        Grouping {
+            select: self.select.to_owned(),
+            keys: self.select.matches(" AS ").count(),
+            filter: self.filter,
+            counts: "count(*) AS events",
+        }
     }
+}
+
+/// The histogram's counts by minute: every width [`bucket_seconds`] gives is a whole
+/// number of minutes, and buckets start at the epoch, so minutes add up to buckets exactly.
+pub fn minutes() -> Grouping {
+    Grouping {
+        select: "date_bin(INTERVAL '60 seconds', eventtime) AS bucket".to_owned(),
+        keys: 1,
+        filter: None,
+        counts: "count(*) AS events, count(errorcode) AS errors",
+    }
+}
+
+/// A panel's top ten from its counted rows (table `counted`, keys first): the same order
+/// as a top-ten query over the window's events.
+pub fn top_ten_sql(keys: &[&str]) -> String {
+    let names: Vec<String> = keys.iter().map(|k| format!("\"{k}\"")).collect();
+    let g = (1..=keys.len())
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {}, sum(events) AS events FROM counted GROUP BY {g} \
+         ORDER BY events DESC, {g} LIMIT 10",
+        names.join(", ")
+    )
 }
 
 /// Bucket width for a window: the smallest of these giving at most 120 buckets.
@@ -174,14 +187,32 @@ pub fn bucket_seconds(since: DateTime<Utc>, until: DateTime<Utc>) -> i64 {
         .unwrap_or(365 * 86400)
 }
 
+/// The histogram from the counts by minute (table `counted`).
 pub fn histogram_sql(bucket: i64) -> String {
     format!(
-        "SELECT date_bin(INTERVAL '{bucket} seconds', eventtime) AS bucket, count(*) AS events, \
-         count(errorcode) AS errors FROM {WINDOW_EVENTS} GROUP BY 1 ORDER BY 1"
+        "SELECT date_bin(INTERVAL '{bucket} seconds', bucket) AS bucket, sum(events) AS events, \
+         sum(errors) AS errors FROM counted GROUP BY 1 ORDER BY 1"
     )
 }
 
-/// `GET /api/dashboard?since=&until=`: the histogram and every panel, queried at once.
+/// Run `sql` over `counted` as table `counted`, in a session of its own.
+async fn merge(counted: Counted, sql: &str) -> Result<Rows, ApiError> {
+    let internal = |e: datafusion::error::DataFusionError| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    };
+    let ctx = SessionContext::new();
+    let table = MemTable::try_new(counted.schema, vec![counted.batches]).map_err(internal)?;
+    ctx.register_table("counted", Arc::new(table))
+        .map_err(internal)?;
+    let df = ctx.sql(sql).await.map_err(internal)?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let batches = df.collect().await.map_err(internal)?;
+    to_rows(&schema, &batches)
+}
+
+/// `GET /api/dashboard?since=&until=`: the histogram and every panel, counted at once
+/// (whole days remembered from an earlier look are not counted again, see
+/// [`crate::day_counts`]).
 pub async fn dashboard(
     State(state): State<Arc<AppState>>,
     q: Result<Query<Window>, QueryRejection>,
@@ -190,19 +221,31 @@ pub async fn dashboard(
     let started = Instant::now();
     let (since, until) = w.resolve(30)?;
     let mut params = window_params(since, until);
-    params.extend(window_days(since, until));
+    let whole = window_days(since, until);
+    params.extend([
+        ("first_day".to_owned(), whole.0.to_string()),
+        ("end_day".to_owned(), whole.1.to_string()),
+    ]);
     let bucket = bucket_seconds(since, until);
-    let ctx = &state.ctx;
-    let histogram = async {
-        let (schema, batches) =
-            trailsql_query::query_with(ctx, &histogram_sql(bucket), &params).await?;
-        to_rows(&schema, &batches)
-    };
-    let panels = futures::future::try_join_all(PANELS.iter().map(|p| {
-        let params = &params;
+    let mut groupings: Vec<Grouping> = PANELS.iter().map(Panel::grouping).collect();
+    groupings.push(minutes());
+    let (mut counted, provenance) = state
+        .day_counts
+        .count(&state.ctx, &state.lake, &groupings, whole, &params)
+        .await?;
+    let histogram_sql = histogram_sql(bucket);
+    let histogram = merge(counted.pop().expect("the minutes"), &histogram_sql);
+    let panels = futures::future::try_join_all(PANELS.iter().zip(counted).map(|(p, c)| {
+        let keys: Vec<String> = c
+            .schema
+            .fields()
+            .iter()
+            .take(p.grouping().keys)
+            .map(|f| f.name().clone())
+            .collect();
         async move {
-            let (schema, batches) = trailsql_query::query_with(ctx, &p.sql(), params).await?;
-            let rows = to_rows(&schema, &batches)?;
+            let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let rows = merge(c, &top_ten_sql(&keys)).await?;
             let linked: Vec<&str> = rows
                 .columns
                 .iter()
@@ -240,6 +283,8 @@ pub async fn dashboard(
         "errors": sum(2),
         "histogram": histogram.rows,
         "panels": panels,
+        "days_remembered": provenance.remembered,
+        "days_counted": provenance.counted,
         "elapsed_ms": started.elapsed().as_secs_f64() * 1e3,
     })))
 }
@@ -262,7 +307,10 @@ mod tests {
     #[test]
     fn whole_days_of_a_window() {
         let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        let days = |a, b| window_days(t(a), t(b)).map(|(_, d)| d);
+        let days = |a, b| {
+            let (first, end) = window_days(t(a), t(b));
+            [first.to_string(), end.to_string()]
+        };
         assert_eq!(
             days("2024-03-01T00:00:00Z", "2024-03-31T00:00:00Z"),
             ["2024-03-01", "2024-03-31"]
@@ -280,15 +328,20 @@ mod tests {
 
     #[test]
     fn every_panel_groups_by_its_columns() {
-        let calls = PANELS.iter().find(|p| p.id == "calls").unwrap().sql();
+        let calls = PANELS.iter().find(|p| p.id == "calls").unwrap().grouping();
+        assert_eq!(calls.keys, 2);
+        let edge = crate::day_counts::edge_sql(&calls);
+        assert!(edge.ends_with("GROUP BY 1, 2"), "{edge}");
+        let top = top_ten_sql(&["event_source", "event_name"]);
         assert!(
-            calls.contains("GROUP BY 1, 2 ORDER BY events DESC, 1, 2 LIMIT 10"),
-            "{calls}"
+            top.contains("GROUP BY 1, 2 ORDER BY events DESC, 1, 2 LIMIT 10"),
+            "{top}"
         );
-        let root = PANELS.iter().find(|p| p.id == "root").unwrap().sql();
+        let root = PANELS.iter().find(|p| p.id == "root").unwrap().grouping();
+        let edge = crate::day_counts::edge_sql(&root);
         assert!(
-            root.contains("WHERE useridentity.type = 'Root' GROUP BY 1 "),
-            "{root}"
+            edge.contains("AND (useridentity.type = 'Root') GROUP BY 1"),
+            "{edge}"
         );
     }
 }

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use datafusion::prelude::SessionContext;
 use serde_json::{Value, json};
 
+use crate::day_counts::DayCounts;
 use crate::rows::to_rows;
 use crate::{ApiError, Error, Result, assets, auth, dashboard, findings, history, sql};
 
@@ -100,6 +101,8 @@ pub struct AppState {
     pub max_rows: usize,
     pub timeout: Duration,
     pub running: Running,
+    /// The dashboard's counts of whole days.
+    pub day_counts: DayCounts,
 }
 
 fn parse_listen(s: &str) -> Result<SocketAddr> {
@@ -199,6 +202,7 @@ pub async fn serve(opts: &ServeOptions, out: &mut dyn Write) -> Result<()> {
         max_rows: opts.max_rows,
         timeout: opts.timeout,
         running: Running::default(),
+        day_counts: DayCounts::default(),
     });
     let open_url = match &token {
         Some(t) => format!("{url}?token={t}"),
