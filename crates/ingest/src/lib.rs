@@ -11,9 +11,12 @@ pub mod rows;
 pub mod shape;
 pub mod source;
 pub mod stream;
+mod summary;
 pub mod time;
 pub mod verify;
+mod writer;
 
 pub use error::{Error, Result};
 
-pub use ingest::{DEFAULT_MAX_REQUESTS, IngestOptions, Problem, Summary, ingest};
+pub use ingest::{DEFAULT_MAX_REQUESTS, IngestOptions, ingest};
+pub use summary::{Problem, Summary};
