@@ -8,14 +8,17 @@ use std::io::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt32Array,
+    Array, ArrayRef, AsArray, DictionaryArray, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder, UInt32Array,
 };
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt32Type};
 use arrow::error::ArrowError;
 use trailsql_query::OutputFormat;
 
-use crate::Result;
 use crate::rules::{Rule, level_rank};
+use crate::run::micros;
+use crate::{Error, Result};
 
 /// The event a finding is about (for a correlation: its first event).
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,6 +33,57 @@ pub struct Event {
     pub principal: Option<String>,
     pub sourceipaddress: Option<String>,
     pub sourceobject: Option<String>,
+}
+
+/// The event columns of a result, read by row: only the events a rule found are made (a
+/// scan of a whole lake reads millions that none did).
+pub(crate) struct EventColumns {
+    time: arrow::array::TimestampMicrosecondArray,
+    text: Vec<arrow::array::StringViewArray>,
+}
+
+impl EventColumns {
+    pub(crate) fn new(b: &RecordBatch) -> Result<EventColumns> {
+        let mut text = Vec::with_capacity(8);
+        for c in [
+            "eventid",
+            "eventsource",
+            "eventname",
+            "account",
+            "region",
+            "principal",
+            "sourceipaddress",
+            "sourceobject",
+        ] {
+            let a = b
+                .column_by_name(c)
+                .ok_or_else(|| Error::Usage(format!("query result has no column {c}")))?;
+            // Views of the same bytes, whatever the string type read.
+            text.push(cast(a, &DataType::Utf8View)?.as_string_view().clone());
+        }
+        Ok(EventColumns {
+            time: micros(b, "eventtime")?,
+            text,
+        })
+    }
+
+    pub(crate) fn event(&self, row: usize) -> Arc<Event> {
+        let t = |i: usize| {
+            let a = &self.text[i];
+            a.is_valid(row).then(|| a.value(row).to_owned())
+        };
+        Arc::new(Event {
+            eventtime: self.time.value(row),
+            eventid: t(0),
+            eventsource: t(1),
+            eventname: t(2),
+            account: t(3),
+            region: t(4),
+            principal: t(5),
+            sourceipaddress: t(6),
+            sourceobject: t(7),
+        })
+    }
 }
 
 /// One finding.

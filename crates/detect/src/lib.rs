@@ -14,6 +14,7 @@ pub mod fields;
 pub mod findings;
 pub mod kept;
 pub mod matcher;
+mod order;
 pub mod plan;
 pub mod rules;
 pub mod run;
