@@ -18,6 +18,8 @@ mod reports;
 mod s3;
 mod s3_credentials;
 mod serve;
+mod serve_dashboard;
+mod serve_safety;
 mod shapes;
 mod shared_samples;
 mod slt;
