@@ -110,8 +110,8 @@ fn key(f: &Finding) -> Key {
     (
         f.rule.id.clone(),
         f.event.eventid.clone(),
-        f.window.map_or(f.event.eventtime, |w| w.0),
-        f.group.clone(),
+        f.window().map_or(f.event.eventtime, |w| w.0),
+        f.group().map(str::to_owned),
     )
 }
 

@@ -30,7 +30,7 @@ pub fn sorted(findings: Vec<Finding>) -> Vec<Finding> {
         a.rule
             .id
             .cmp(&b.rule.id)
-            .then_with(|| (&a.group, a.window).cmp(&(&b.group, b.window)))
+            .then_with(|| a.correlated.cmp(&b.correlated))
     };
     // The order as positions, then the findings moved into it in place.
     let mut order: Vec<usize> = Vec::with_capacity(findings.len());
@@ -79,7 +79,7 @@ fn permute<T>(v: &mut [T], order: &[usize]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::Event;
+    use crate::findings::{Correlated, Event};
     use crate::rules::RuleSet;
 
     fn rules(ids: &[&str]) -> Vec<Arc<crate::rules::Rule>> {
@@ -113,8 +113,12 @@ mod tests {
         let f = |e: &Arc<Event>, r: usize, window: Option<(i64, i64)>| Finding {
             rule: rules[r].clone(),
             event: e.clone(),
-            group: window.map(|_| "g".to_owned()),
-            window,
+            correlated: window.map(|window| {
+                Box::new(Correlated {
+                    group: Some("g".to_owned()),
+                    window,
+                })
+            }),
         };
         let made = vec![
             f(&a, 0, None),
@@ -130,7 +134,7 @@ mod tests {
                 f.event.eventtime,
                 f.event.eventid.clone().unwrap(),
                 f.rule.id.clone(),
-                f.window,
+                f.window(),
             )
         };
         let got: Vec<_> = sorted(made.clone()).iter().map(key).collect();

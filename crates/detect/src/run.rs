@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
 use trailsql_query::OutputFormat;
 
-use crate::findings::{self, EventColumns, Finding};
+use crate::findings::{self, Correlated, EventColumns, Finding};
 use crate::plan::{Narrowing, Plan, narrowing, query, quote};
 use crate::rules::{self, RuleIssue, RuleSet, level_rank};
 use crate::{Error, Result};
@@ -371,12 +371,7 @@ pub async fn evaluate_over(
                 }
                 let e = events.event(row);
                 for i in hits.values().iter() {
-                    findings.push(Finding {
-                        rule: run[*i as usize].rule.clone(),
-                        event: e.clone(),
-                        group: None,
-                        window: None,
-                    });
+                    findings.push(Finding::detected(run[*i as usize].rule.clone(), e.clone()));
                 }
             }
         }
@@ -389,12 +384,11 @@ pub async fn evaluate_over(
             let grp = text(b, "grp")?;
             let (start, end) = (micros(b, "window_start")?, micros(b, "window_end")?);
             for (row, group) in grp.into_iter().enumerate() {
-                let window = Some((start.value(row), end.value(row)));
+                let window = (start.value(row), end.value(row));
                 findings.push(Finding {
                     rule: c.rule.clone(),
                     event: events.event(row),
-                    group,
-                    window,
+                    correlated: Some(Box::new(Correlated { group, window })),
                 });
             }
         }
