@@ -218,11 +218,15 @@ pub async fn detect(a: DetectArgs, lake: String) -> anyhow::Result<ExitCode> {
         trailsql_detect::detect(&opts, &mut out, &mut err)
             .await
             .map(|o| {
-                if a.fail_on_match && !o.findings.is_empty() {
+                let code = if a.fail_on_match && !o.findings.is_empty() {
                     ExitCode::from(3)
                 } else {
                     ExitCode::SUCCESS
-                }
+                };
+                // The process ends here: its exit frees the findings at once, where
+                // dropping 2.4M of them one by one took 4% of a run.
+                std::mem::forget(o);
+                code
             })
     };
     match result {
