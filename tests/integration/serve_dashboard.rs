@@ -113,13 +113,7 @@ fn serve_dashboard_remembers_whole_days_until_their_files_change() {
     assert_eq!(third["events"], total[0]["n"]);
     // The error codes panel (a handful of codes in the samples: all in its top ten).
     let denied = |d: &Value| -> i64 {
-        let panel = d["panels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == "errors")
-            .unwrap();
-        panel["rows"]
+        panel(d, "errors")["rows"]
             .as_array()
             .unwrap()
             .iter()
@@ -141,19 +135,14 @@ fn serve_dashboard_panels_count_what_their_links_select() {
     let d = get(&server, &format!("/api/dashboard?{window}"));
     assert_eq!(d.status, 200, "{}", d.text());
     let d = d.json();
-    let sql = |q: &str| -> Value {
-        let o = bin()
-            .arg("--lake")
-            .arg(&lake)
-            .args(["sql", "--format", "json", "-c", q])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        serde_json::from_slice(&o.stdout).unwrap()
-    };
-    let total = sql(&format!(
-        "SELECT count(*) AS n, count(errorcode) AS e FROM cloudtrail WHERE eventtime >= '{since}' AND eventtime < '{until}'"
-    ));
+    let total: Value = serde_json::from_str(&sql(
+        &lake,
+        &format!(
+            "SELECT count(*) AS n, count(errorcode) AS e FROM cloudtrail WHERE eventtime >= '{since}' AND eventtime < '{until}'"
+        ),
+        "json",
+    ))
+    .unwrap();
     assert_eq!(d["events"], total[0]["n"]);
     assert_eq!(d["errors"], total[0]["e"]);
     assert!(d["events"].as_i64().unwrap() > 300);
@@ -241,4 +230,14 @@ fn serve_dashboard_panels_count_what_their_links_select() {
     let expected = rows.iter().filter(|r| r["rule_id"] == root_rule).count();
     assert!(expected > 0, "the samples have root activity");
     assert_eq!(root["count"], json!(expected));
+}
+
+/// The panel `id` of a dashboard.
+fn panel<'a>(d: &'a Value, id: &str) -> &'a Value {
+    d["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("no panel {id}"))
 }

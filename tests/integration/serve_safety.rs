@@ -19,13 +19,7 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     let r = post_json(&server, "/api/sql", &json!({ "sql": q }));
     assert_eq!(r.status, 200, "{}", r.text());
     let r = r.json();
-    let o = bin()
-        .arg("--lake")
-        .arg(&lake)
-        .args(["sql", "--format", "json", "-c", q])
-        .output()
-        .unwrap();
-    let cli: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let cli: Vec<Value> = serde_json::from_str(&sql(&lake, q, "json")).unwrap();
     let got: Vec<Value> = r["rows"]
         .as_array()
         .unwrap()

@@ -182,24 +182,13 @@ fn rule_values(r: &Rule) -> [String; 7] {
     ]
 }
 
-/// The findings as one batch of [`schema`].
+/// The findings as one batch of [`schema`]: the printed batch, its rule columns as text.
 pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch> {
-    // A rule's values made once per rule, not once per finding.
-    let mut values: HashMap<*const Rule, [String; 7]> = HashMap::new();
-    let mut text: Vec<StringBuilder> = (0..7).map(|_| StringBuilder::new()).collect();
-    for f in findings {
-        let v = values
-            .entry(Arc::as_ptr(&f.rule))
-            .or_insert_with(|| rule_values(&f.rule));
-        for (b, v) in text.iter_mut().zip(v.iter()) {
-            b.append_value(v);
-        }
+    let printed = RuleTable::new(findings).batch(findings)?;
+    let mut cols = printed.columns().to_vec();
+    for c in &mut cols[..RULE_COLUMNS.len()] {
+        *c = cast(c, &DataType::Utf8)?;
     }
-    let mut cols: Vec<ArrayRef> = text
-        .into_iter()
-        .map(|mut b| Arc::new(b.finish()) as ArrayRef)
-        .collect();
-    cols.extend(event_columns(findings));
     Ok(RecordBatch::try_new(schema(), cols)?)
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use trailsql_lake::state::QUARANTINE_DIR;
+use trailsql_store::bytes;
 
 /// One bad input, for the report.
 #[derive(Debug, Clone, Serialize)]
@@ -106,11 +107,31 @@ impl std::fmt::Display for Summary {
             bytes(self.json_bytes),
             n(rate as u64) + " records",
         )?;
-        let tables: Vec<String> = self
-            .written_by_table
-            .iter()
-            .map(|(t, c)| format!("{t} {}", n(*c)))
-            .collect();
+        self.write_records(f)?;
+        self.write_objects(f)?;
+        if let Some(v) = &self.verification {
+            write_verification(v, f)?;
+        }
+        if !self.requests.is_empty() {
+            writeln!(f, "  requests")?;
+            self.requests.write_lines(f, "    ")?;
+        }
+        write!(f, "{}", self.maintenance)?;
+        if self.leftovers_removed > 0 {
+            writeln!(
+                f,
+                "  recovered from an interrupted run: removed {} uncommitted files",
+                n(self.leftovers_removed)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Summary {
+    /// The records' lines: written, duplicates, quarantined and the rest not written.
+    fn write_records(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tables = counts(&self.written_by_table);
         writeln!(
             f,
             "  written         {:>10}  ({}) in {} files, {}",
@@ -118,7 +139,7 @@ impl std::fmt::Display for Summary {
             if tables.is_empty() {
                 "nothing new".into()
             } else {
-                tables.join(", ")
+                tables
             },
             n(self.files_written),
             bytes(self.parquet_bytes)
@@ -144,28 +165,24 @@ impl std::fmt::Display for Summary {
             writeln!(f, "  outside window  {:>10}", n(self.outside_window))?;
         }
         if !self.messages_skipped.is_empty() {
-            let why: Vec<String> = self
-                .messages_skipped
-                .iter()
-                .map(|(r, c)| format!("{r} {}", n(*c)))
-                .collect();
             let total = self.messages_skipped.values().sum();
             writeln!(
                 f,
                 "  messages skipped{:>10}  ({})",
                 n(total),
-                why.join(", ")
+                counts(&self.messages_skipped)
             )?;
         }
         if self.older_than_retention > 0 {
             let r = n(self.older_than_retention);
             writeln!(f, "  older than the retention window {r}")?;
         }
-        let skipped: Vec<String> = self
-            .skipped_by_reason
-            .iter()
-            .map(|(r, c)| format!("{r} {}", n(*c)))
-            .collect();
+        Ok(())
+    }
+
+    /// The objects' line, and the objects that could not be read.
+    fn write_objects(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let skipped = counts(&self.skipped_by_reason);
         write!(
             f,
             "  objects: {} listed, {} read, {} unchanged since the last run, {} skipped{}",
@@ -176,7 +193,7 @@ impl std::fmt::Display for Summary {
             if skipped.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", skipped.join(", "))
+                format!(" ({skipped})")
             },
         )?;
         if self.objects_outside_window > 0 {
@@ -196,47 +213,46 @@ impl std::fmt::Display for Summary {
                 n(self.objects_damaged)
             )?;
         }
-        if let Some(v) = &self.verification {
-            let total: u64 = v.logs.values().sum();
-            let valid = v.logs.get("valid").copied().unwrap_or(0);
-            let others: Vec<String> = v
-                .logs
-                .iter()
-                .filter(|(k, _)| k.as_str() != "valid")
-                .map(|(k, c)| format!("{} {k}", n(*c)))
-                .collect();
-            writeln!(
-                f,
-                "  verified        {:>10}  of {} log files valid{}{}; verdicts in {}",
-                n(valid),
-                n(total),
-                if others.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", others.join(", "))
-                },
-                if v.digests_not_valid > 0 {
-                    format!(", {} digests not valid", n(v.digests_not_valid))
-                } else {
-                    String::new()
-                },
-                v.table_file
-            )?;
-        }
-        if !self.requests.is_empty() {
-            writeln!(f, "  requests")?;
-            self.requests.write_lines(f, "    ")?;
-        }
-        write!(f, "{}", self.maintenance)?;
-        if self.leftovers_removed > 0 {
-            writeln!(
-                f,
-                "  recovered from an interrupted run: removed {} uncommitted files",
-                n(self.leftovers_removed)
-            )?;
-        }
         Ok(())
     }
+}
+
+/// The line of `ingest --verify`.
+fn write_verification(v: &Verification, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let total: u64 = v.logs.values().sum();
+    let valid = v.logs.get("valid").copied().unwrap_or(0);
+    let others: Vec<String> = v
+        .logs
+        .iter()
+        .filter(|(k, _)| k.as_str() != "valid")
+        .map(|(k, c)| format!("{} {k}", n(*c)))
+        .collect();
+    writeln!(
+        f,
+        "  verified        {:>10}  of {} log files valid{}{}; verdicts in {}",
+        n(valid),
+        n(total),
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", others.join(", "))
+        },
+        if v.digests_not_valid > 0 {
+            format!(", {} digests not valid", n(v.digests_not_valid))
+        } else {
+            String::new()
+        },
+        v.table_file
+    )?;
+    Ok(())
+}
+
+/// `name count, name count` of a map of counts.
+fn counts(m: &BTreeMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, c)| format!("{k} {}", n(*c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(crate) fn n(v: u64) -> String {
@@ -249,13 +265,4 @@ pub(crate) fn n(v: u64) -> String {
         out.push(c);
     }
     out
-}
-
-fn bytes(b: u64) -> String {
-    match b {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b => format!("{b} B"),
-    }
 }

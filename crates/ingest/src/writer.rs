@@ -269,45 +269,8 @@ impl<'a> Writer<'a> {
         self.seen
             .retain(|k, s| s.touched >= epoch || buffers.contains_key(k));
         self.epoch += 1;
-        let flush: Vec<PartitionKey> = if all {
-            self.buffers.keys().cloned().collect()
-        } else {
-            let mut by_age: Vec<(&PartitionKey, usize)> =
-                self.buffers.iter().map(|(k, b)| (k, b.bytes)).collect();
-            by_age.sort_by_key(|(k, _)| k.date);
-            let mut left = self.buffered;
-            let mut flush = Vec::new();
-            for (k, bytes) in by_age {
-                if left <= self.budget / 2 {
-                    break;
-                }
-                flush.push(k.clone());
-                left -= bytes;
-            }
-            flush
-        };
-        let mut parts = Vec::with_capacity(flush.len());
-        for key in flush {
-            let b = self.buffers.remove(&key).expect("a buffered partition");
-            self.buffered -= b.bytes;
-            parts.push((key, b.batches));
-        }
-        // A chunk's sources are ready when none of the partitions they gave rows to still
-        // holds rows from that chunk or an earlier one.
-        let buffers = &self.buffers;
-        let (ready, held): (Vec<Held>, Vec<Held>) =
-            std::mem::take(&mut self.held).into_iter().partition(|h| {
-                h.parts
-                    .iter()
-                    .all(|p| buffers.get(p).is_none_or(|b| b.first_chunk > h.chunk))
-            });
-        self.held = held;
-        let mut sources = Vec::new();
-        let mut quarantine_data = Vec::new();
-        for h in ready {
-            sources.extend(h.sources);
-            quarantine_data.extend_from_slice(&h.quarantine);
-        }
+        let parts = self.take_partitions(all);
+        let (sources, quarantine_data) = self.take_ready_sources();
         let listed = if all {
             std::mem::take(&mut self.listed)
         } else {
@@ -340,44 +303,63 @@ impl<'a> Writer<'a> {
             self.seq += 1;
             (path, quarantine_data)
         });
-        let lake = self.lake.clone();
-        let task = tokio::spawn(async move {
-            // Each file is written as soon as it is encoded, so what a checkpoint holds beyond
-            // its rows is the files in hand, not all of its encoded files.
-            let lake_ref = &lake;
-            let files: Vec<NewFile> = futures::stream::iter(named)
-                .map(|(k, batches, path)| async move {
-                    let table = k.table;
-                    let enc =
-                        tokio::task::spawn_blocking(move || encode_partition(table, &batches))
-                            .await
-                            .map_err(|e| Error::Task(e.to_string()))??;
-                    let entry = NewFile {
-                        path: path.clone(),
-                        partition: k,
-                        size: enc.data.len() as u64,
-                        rows: enc.rows,
-                        stats: enc.stats,
-                    };
-                    lake_ref.put(&path, enc.data).await?;
-                    Ok::<_, Error>(entry)
-                })
-                .buffered(ENCODERS)
-                .try_collect()
-                .await?;
-            let mut quarantined = Vec::new();
-            if let Some((path, data)) = quarantine {
-                lake.put(&path, data).await?;
-                quarantined.push(path);
-            }
-            Ok((files, quarantined))
-        });
+        let task = tokio::spawn(write_files(self.lake.clone(), named, quarantine));
         self.pending = Some(Pending {
             task,
             sources,
             listed,
         });
         Ok(())
+    }
+
+    /// Take the buffered partitions a checkpoint writes (see [`Writer::checkpoint`]).
+    fn take_partitions(&mut self, all: bool) -> Vec<(PartitionKey, Vec<RecordBatch>)> {
+        let flush: Vec<PartitionKey> = if all {
+            self.buffers.keys().cloned().collect()
+        } else {
+            let mut by_age: Vec<(&PartitionKey, usize)> =
+                self.buffers.iter().map(|(k, b)| (k, b.bytes)).collect();
+            by_age.sort_by_key(|(k, _)| k.date);
+            let mut left = self.buffered;
+            let mut flush = Vec::new();
+            for (k, bytes) in by_age {
+                if left <= self.budget / 2 {
+                    break;
+                }
+                flush.push(k.clone());
+                left -= bytes;
+            }
+            flush
+        };
+        let mut parts = Vec::with_capacity(flush.len());
+        for key in flush {
+            let b = self.buffers.remove(&key).expect("a buffered partition");
+            self.buffered -= b.bytes;
+            parts.push((key, b.batches));
+        }
+        parts
+    }
+
+    /// Take the held chunks whose sources are ready to commit: their sources and their
+    /// quarantined records.
+    fn take_ready_sources(&mut self) -> (Vec<SourceEntry>, Vec<u8>) {
+        // A chunk's sources are ready when none of the partitions they gave rows to still
+        // holds rows from that chunk or an earlier one.
+        let buffers = &self.buffers;
+        let (ready, held): (Vec<Held>, Vec<Held>) =
+            std::mem::take(&mut self.held).into_iter().partition(|h| {
+                h.parts
+                    .iter()
+                    .all(|p| buffers.get(p).is_none_or(|b| b.first_chunk > h.chunk))
+            });
+        self.held = held;
+        let mut sources = Vec::new();
+        let mut quarantine_data = Vec::new();
+        for h in ready {
+            sources.extend(h.sources);
+            quarantine_data.extend_from_slice(&h.quarantine);
+        }
+        (sources, quarantine_data)
     }
 
     /// Wait for the checkpoint in flight, then commit it.
@@ -617,6 +599,43 @@ impl<'a> Writer<'a> {
         debug_assert!(self.held.is_empty(), "every source committed");
         self.commit_pending(state, summary).await
     }
+}
+
+/// Encode and write a checkpoint's files (`named`: partition, rows, path) and its
+/// quarantined records; the files for its commit, and the quarantine paths.
+async fn write_files(
+    lake: Lake,
+    named: Vec<(PartitionKey, Vec<RecordBatch>, String)>,
+    quarantine: Option<(String, Vec<u8>)>,
+) -> Result<(Vec<NewFile>, Vec<String>)> {
+    // Each file is written as soon as it is encoded, so what a checkpoint holds beyond
+    // its rows is the files in hand, not all of its encoded files.
+    let lake_ref = &lake;
+    let files: Vec<NewFile> = futures::stream::iter(named)
+        .map(|(k, batches, path)| async move {
+            let table = k.table;
+            let enc = tokio::task::spawn_blocking(move || encode_partition(table, &batches))
+                .await
+                .map_err(|e| Error::Task(e.to_string()))??;
+            let entry = NewFile {
+                path: path.clone(),
+                partition: k,
+                size: enc.data.len() as u64,
+                rows: enc.rows,
+                stats: enc.stats,
+            };
+            lake_ref.put(&path, enc.data).await?;
+            Ok::<_, Error>(entry)
+        })
+        .buffered(ENCODERS)
+        .try_collect()
+        .await?;
+    let mut quarantined = Vec::new();
+    if let Some((path, data)) = quarantine {
+        lake.put(&path, data).await?;
+        quarantined.push(path);
+    }
+    Ok((files, quarantined))
 }
 
 /// A checkpoint being encoded and written: its files and quarantine paths when done, and what

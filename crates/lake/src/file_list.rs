@@ -82,14 +82,15 @@ impl FileList {
                 if commits.is_empty() {
                     return Ok(());
                 }
-                let mut next = files.clone();
-                let Ok(last) = apply_commits(&self.lake, self.table, &commits, &mut next).await?
-                else {
-                    return self.load().await;
-                };
-                *version = Some(last);
-                *files = next;
-                Ok(())
+                // Applied in place: a log handed to delta-rs replaces the whole list, and
+                // after an error the same commits applied again give the same list.
+                match apply_commits(&self.lake, self.table, &commits, files).await? {
+                    Ok(last) => {
+                        *version = Some(last);
+                        Ok(())
+                    }
+                    Err(Unsupported) => self.load().await,
+                }
             }
         }
     }

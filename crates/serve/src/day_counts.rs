@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::compute::{cast, filter_record_batch};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{cast, take_record_batch};
 use arrow::datatypes::{DataType, SchemaRef};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
@@ -139,17 +139,18 @@ impl DayCounts {
             let (schema, batches) = trailsql_query::query_with(ctx, &edge_sql(g), params).await?;
             Ok::<_, ApiError>(Counted { schema, batches })
         }));
-        let (new_days, mut out) = futures::future::try_join(new_days, edges).await?;
+        let (mut new_days, mut out) = futures::future::try_join(new_days, edges).await?;
         for (g, counted) in out.iter_mut().enumerate() {
+            // The days' rows as the edges' (the same columns; the schema the merge reads).
+            for batches in new_days[g].values_mut() {
+                for b in batches.iter_mut() {
+                    *b = RecordBatch::try_new(counted.schema.clone(), b.columns().to_vec())
+                        .map_err(internal)?;
+                }
+                counted.batches.extend(batches.iter().cloned());
+            }
             for day in &remembered {
                 counted.batches.extend(day.counts[g].iter().cloned());
-            }
-            for batches in new_days[g].values() {
-                for b in batches {
-                    let b = RecordBatch::try_new(counted.schema.clone(), b.columns().to_vec())
-                        .map_err(internal)?;
-                    counted.batches.push(b);
-                }
             }
         }
         self.remember(&files, &missing, new_days, first, end);
@@ -270,15 +271,17 @@ async fn count_days(
         let rest = b
             .project(&(1..b.num_columns()).collect::<Vec<_>>())
             .map_err(internal)?;
-        for day in days {
-            let text = day.to_string();
-            let mask: arrow::array::BooleanArray = (0..dates.len())
-                .map(|i| Some(dates.is_valid(i) && dates.value(i) == text))
-                .collect();
-            let part = filter_record_batch(&rest, &mask).map_err(internal)?;
-            if part.num_rows() > 0 {
-                by_day.entry(*day).or_default().push(part);
-            }
+        // The rows of each day, in one pass.
+        let mut rows: HashMap<&str, Vec<u32>> = HashMap::new();
+        for i in (0..dates.len()).filter(|i| dates.is_valid(*i)) {
+            rows.entry(dates.value(i)).or_default().push(i as u32);
+        }
+        for (text, rows) in rows {
+            let Some(day) = days.iter().find(|d| d.to_string() == text) else {
+                continue;
+            };
+            let part = take_record_batch(&rest, &UInt32Array::from(rows)).map_err(internal)?;
+            by_day.entry(*day).or_default().push(part);
         }
     }
     Ok(by_day)

@@ -14,6 +14,6 @@ mod settings;
 
 pub use client::{ClientSettings, client_settings};
 pub use error::{Error, Result};
-pub use requests::{RequestStats, StoreRequests, request_stats};
+pub use requests::{RequestStats, StoreRequests, bytes, request_stats};
 pub use s3::s3_store;
 pub use settings::{S3Options, S3Settings, install_settings, settings};
