@@ -163,16 +163,11 @@ fn write_json(
     let mut w = arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, arrow::json::writer::JsonArray>(&mut *out);
-    let mut rows = 0;
     for b in batches {
-        let b = b?;
-        rows += b.num_rows();
-        w.write(&b)?;
+        w.write(&b?)?;
     }
+    // `[]` when there were no rows: the writer starts the array when it ends it.
     w.finish()?;
-    if rows == 0 {
-        write!(out, "[]")?;
-    }
     writeln!(out)?;
     Ok(())
 }
@@ -292,7 +287,7 @@ pub(crate) fn flatten_nested(b: &RecordBatch) -> Result<RecordBatch> {
     )?)
 }
 
-fn escape_md(s: &str) -> String {
+pub(crate) fn escape_md(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
@@ -347,6 +342,12 @@ mod tests {
             render(OutputFormat::Table),
             "+------+---+\n| name | n |\n+------+---+\n| a|b  | 1 |\n|      | 2 |\n+------+---+\n2 rows\n"
         );
+        let empty = batch().slice(0, 0);
+        let mut out = Vec::new();
+        OutputFormat::Json
+            .write(&empty.schema(), &[empty], &mut out)
+            .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "[]\n");
         assert_eq!(
             "JSONL".parse::<OutputFormat>().unwrap(),
             OutputFormat::NdJson

@@ -11,6 +11,7 @@ pub mod event;
 pub mod fit;
 pub mod format;
 pub mod lookup;
+pub mod parts;
 pub mod repl;
 pub mod report;
 pub mod runner;
@@ -19,6 +20,7 @@ pub mod table;
 
 pub use error::{Error, Result};
 pub use format::OutputFormat;
+pub use parts::{Parts, PartsWriter};
 pub use repl::{ReplOptions, default_history, run_repl};
 pub use runner::{
     SqlOptions, SqlSource, parse_param, parse_statements, query, query_with, run_sources, run_sql,
