@@ -136,8 +136,8 @@ fn json_parts(batch: &RecordBatch, parts: &mut Parts) -> Result<()> {
     let mut w = arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .build::<_, arrow::json::writer::LineDelimited>(Vec::with_capacity(
-            batch.num_rows() * 256,
-        ));
+        batch.num_rows() * 256,
+    ));
     w.write(batch)?;
     w.finish()?;
     parts.text = w.into_inner();
@@ -192,7 +192,11 @@ impl<'a> PartsWriter<'a> {
         let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
         match format {
             OutputFormat::Csv | OutputFormat::Tsv => {
-                let delimiter = if format == OutputFormat::Csv { b',' } else { b'\t' };
+                let delimiter = if format == OutputFormat::Csv {
+                    b','
+                } else {
+                    b'\t'
+                };
                 let mut w = csv_writer(delimiter, Vec::new());
                 w.write_record(&names).map_err(csv_error)?;
                 w.flush()?;
