@@ -12,6 +12,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
+use futures::StreamExt;
 use trailsql_query::OutputFormat;
 
 use crate::findings::{self, Correlated, EventColumns, Finding};
@@ -356,26 +357,33 @@ pub async fn evaluate_over(
         );
         ctx.register_udf(index.udf());
         let sql = query(&call, table, window, &narrow, &spellings);
-        let batches = trailsql_query::query(ctx, &sql).await?;
-        for b in &batches {
-            let events = EventColumns::new(b)?;
+        let mut stream = trailsql_query::query_stream(ctx, &sql).await?;
+        // Each batch is read as the scan makes it, and only what identifies its events is
+        // kept: the batches' columns hold the text of every event read.
+        let mut hits = crate::order::Hits::default();
+        while let Some(b) = stream.next().await {
+            let b = b?;
+            let events = EventColumns::new(&b)?;
             let m = b
                 .column_by_name("m")
                 .ok_or_else(|| Error::Usage("query lost column m".into()))?
                 .as_list::<i32>();
+            let offsets = m.value_offsets();
+            let rules = m
+                .values()
+                .as_primitive::<arrow::datatypes::UInt32Type>()
+                .values();
             for row in 0..b.num_rows() {
-                let hits = m.value(row);
-                let hits = hits.as_primitive::<arrow::datatypes::UInt32Type>();
-                if hits.is_empty() {
-                    continue;
-                }
-                let e = events.event(row);
-                for i in hits.values().iter() {
-                    findings.push(Finding::detected(run[*i as usize].rule.clone(), e.clone()));
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                if start < end {
+                    hits.add(events.event(row), &rules[start..end]);
                 }
             }
         }
+        let rules: Vec<_> = run.iter().map(|d| d.rule.clone()).collect();
+        findings = hits.findings(&rules);
     }
+    let mut correlated = Vec::new();
     for c in &plan.correlations {
         let sql = c.sql.replace("{table}", table).replace("{window}", window);
         let batches = trailsql_query::query(ctx, &sql).await?;
@@ -385,7 +393,7 @@ pub async fn evaluate_over(
             let (start, end) = (micros(b, "window_start")?, micros(b, "window_end")?);
             for (row, group) in grp.into_iter().enumerate() {
                 let window = (start.value(row), end.value(row));
-                findings.push(Finding {
+                correlated.push(Finding {
                     rule: c.rule.clone(),
                     event: events.event(row),
                     correlated: Some(Box::new(Correlated { group, window })),
@@ -393,7 +401,10 @@ pub async fn evaluate_over(
             }
         }
     }
-    Ok(crate::order::sorted(findings))
+    Ok(crate::order::merged(
+        findings,
+        crate::order::sorted(correlated),
+    ))
 }
 
 /// Every spelling in the lake of each (lower-case) value of a sort column.

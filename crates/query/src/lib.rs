@@ -23,7 +23,7 @@ pub use format::OutputFormat;
 pub use parts::{Parts, PartsWriter};
 pub use repl::{ReplOptions, default_history, run_repl};
 pub use runner::{
-    SqlOptions, SqlSource, parse_param, parse_statements, query, query_with, run_sources, run_sql,
-    statement_frame,
+    SqlOptions, SqlSource, parse_param, parse_statements, query, query_stream, query_with,
+    run_sources, run_sql, statement_frame,
 };
 pub use session::open_session;

@@ -288,6 +288,30 @@ pub async fn query(ctx: &SessionContext, sql: &str) -> Result<Vec<arrow::array::
     )
 }
 
+/// Run one statement (dialect rewrites applied) and stream its result: batches are read as
+/// the plan makes them, for a caller that keeps less than the whole result.
+pub async fn query_stream(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<datafusion::physical_plan::SendableRecordBatchStream> {
+    let mut statements = parse_statements(sql)?;
+    if statements.len() != 1 {
+        return Err(Error::Usage(format!(
+            "expected one statement, got {}: {}",
+            statements.len(),
+            one_line(sql)
+        )));
+    }
+    let statement = statements.remove(0);
+    let text = statement.to_string();
+    let df = statement_frame(ctx, 1, statement, &[]).await?;
+    df.execute_stream().await.map_err(|e| Error::Statement {
+        index: 1,
+        sql: one_line(&text),
+        message: one_line(&e.strip_backtrace()),
+    })
+}
+
 /// Apply the dialect's rewrites to a statement, also inside EXPLAIN.
 fn rewrite(statement: &mut datafusion::sql::parser::Statement) -> datafusion::common::Result<()> {
     use datafusion::sql::parser::Statement;
