@@ -238,19 +238,23 @@ impl ScalarUDFImpl for SigmaRules {
         let mut memo = vec![0u8; idx.items.len()];
         let mut touched = Vec::new();
         let mut candidates: Vec<u32> = Vec::new();
+        // The previous row's call: the lake's files are sorted by call, so most rows have
+        // their predecessor's candidates (folding and hashing each row's names was a tenth
+        // of the scan's work).
+        let mut last: Option<(Option<&str>, Option<&str>)> = None;
         for row in 0..n {
-            candidates.clear();
-            if let Some(name) = names.get(row)
-                && let Some(rs) = idx.by_name.get(fold(name).as_ref())
-            {
-                candidates.extend(rs);
+            let call = (names.get(row), sources.get(row));
+            if last != Some(call) {
+                last = Some(call);
+                candidates.clear();
+                if let Some(rs) = call.0.and_then(|name| idx.by_name.get(fold(name).as_ref())) {
+                    candidates.extend(rs);
+                }
+                if let Some(rs) = call.1.and_then(|src| idx.by_source.get(fold(src).as_ref())) {
+                    candidates.extend(rs);
+                }
+                candidates.extend(&idx.always);
             }
-            if let Some(src) = sources.get(row)
-                && let Some(rs) = idx.by_source.get(fold(src).as_ref())
-            {
-                candidates.extend(rs);
-            }
-            candidates.extend(&idx.always);
             for i in touched.drain(..) {
                 memo[i] = 0;
             }

@@ -14,7 +14,7 @@ use arrow::array::{
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt32Type};
 use arrow::error::ArrowError;
-use trailsql_query::{OutputFormat, PartsWriter};
+use trailsql_query::{OutputFormat, Parts, PartsWriter};
 
 use crate::rules::{Rule, level_rank};
 use crate::run::micros;
@@ -323,35 +323,58 @@ pub fn write(findings: &[Finding], format: OutputFormat, out: &mut dyn Write) ->
         return Ok(());
     }
     // A finding's text is its rule's cells and its event's: each rule's are rendered once,
-    // each event's once for all the findings of it (2.4 per event on the benchmark).
+    // each event's once for all the findings of it (2.4 per event on the benchmark), on a
+    // second thread while the first writes the findings rendered before.
     let rule_parts = format.parts(&rules.rules_batch()?)?;
     let all = schema();
     let event_schema =
         Arc::new(all.project(&(RULE_COLUMNS.len()..all.fields().len()).collect::<Vec<_>>())?);
     let mut w = PartsWriter::new(format, &all, out)?;
-    let mut events: Vec<&Finding> = Vec::with_capacity(PRINT_BATCH);
-    let mut which: Vec<usize> = Vec::with_capacity(PRINT_BATCH);
-    for chunk in findings.chunks(PRINT_BATCH) {
-        events.clear();
-        which.clear();
-        for f in chunk {
-            // The findings of one event are together; a correlation's differ by group.
-            let same = events
-                .last()
-                .is_some_and(|p| Arc::ptr_eq(&p.event, &f.event) && p.correlated == f.correlated);
-            if !same {
-                events.push(f);
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(2);
+        s.spawn(move || {
+            for chunk in findings.chunks(PRINT_BATCH) {
+                let rendered = render_events(chunk, format, &event_schema);
+                let failed = rendered.is_err();
+                // A closed channel: the writer stopped (a closed pipe, say).
+                if tx.send(rendered).is_err() || failed {
+                    break;
+                }
             }
-            which.push(events.len() - 1);
+        });
+        for (chunk, rendered) in findings.chunks(PRINT_BATCH).zip(rx) {
+            let (event_parts, which) = rendered?;
+            for (f, e) in chunk.iter().zip(&which) {
+                w.row(&[rule_parts.get(rules.number(f)), event_parts.get(*e)])?;
+            }
         }
-        let batch = RecordBatch::try_new(event_schema.clone(), event_columns(&events))?;
-        let event_parts = format.parts(&batch)?;
-        for (f, e) in chunk.iter().zip(&which) {
-            w.row(&[rule_parts.get(rules.number(f)), event_parts.get(*e)])?;
-        }
-    }
+        Ok(())
+    })?;
     w.finish()?;
     Ok(())
+}
+
+/// The event columns of a run of findings rendered in `format`, one part per event (with a
+/// correlation's group and window), and for each finding the number of its part.
+fn render_events(
+    findings: &[Finding],
+    format: OutputFormat,
+    schema: &SchemaRef,
+) -> Result<(Parts, Vec<usize>)> {
+    let mut events: Vec<&Finding> = Vec::with_capacity(findings.len());
+    let mut which: Vec<usize> = Vec::with_capacity(findings.len());
+    for f in findings {
+        // The findings of one event are together; a correlation's differ by group.
+        let same = events
+            .last()
+            .is_some_and(|p| Arc::ptr_eq(&p.event, &f.event) && p.correlated == f.correlated);
+        if !same {
+            events.push(f);
+        }
+        which.push(events.len() - 1);
+    }
+    let batch = RecordBatch::try_new(schema.clone(), event_columns(&events))?;
+    Ok((format.parts(&batch)?, which))
 }
 
 fn esc(s: &str) -> String {
