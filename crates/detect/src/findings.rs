@@ -20,19 +20,114 @@ use crate::rules::{Rule, level_rank};
 use crate::run::micros;
 use crate::{Error, Result};
 
-/// The event a finding is about (for a correlation: its first event).
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+/// The event a finding is about (for a correlation: its first event): its time and the
+/// text of [`Event::FIELDS`], held in one string (a scan can find a million events, and
+/// eight strings each were eight allocations and copies of each).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Event {
     /// Microseconds since the epoch, UTC.
     pub eventtime: i64,
-    pub eventid: Option<String>,
-    pub eventsource: Option<String>,
-    pub eventname: Option<String>,
-    pub account: Option<String>,
-    pub region: Option<String>,
-    pub principal: Option<String>,
-    pub sourceipaddress: Option<String>,
-    pub sourceobject: Option<String>,
+    text: Box<str>,
+    /// Where each field ends in `text`.
+    ends: [u32; 8],
+    /// Bit `i`: field `i` is not null.
+    present: u8,
+}
+
+impl Event {
+    /// The text fields, in order.
+    pub const FIELDS: [&'static str; 8] = [
+        "eventid",
+        "eventsource",
+        "eventname",
+        "account",
+        "region",
+        "principal",
+        "sourceipaddress",
+        "sourceobject",
+    ];
+
+    /// An event from its time and the values of [`Event::FIELDS`].
+    pub fn new(eventtime: i64, fields: [Option<&str>; 8]) -> Event {
+        let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
+        let mut ends = [0u32; 8];
+        let mut present = 0u8;
+        for (i, f) in fields.iter().enumerate() {
+            if let Some(f) = f {
+                text.push_str(f);
+                present |= 1 << i;
+            }
+            ends[i] = text.len() as u32;
+        }
+        Event {
+            eventtime,
+            text: text.into_boxed_str(),
+            ends,
+            present,
+        }
+    }
+
+    /// The values of [`Event::FIELDS`].
+    pub fn fields(&self) -> [Option<&str>; 8] {
+        std::array::from_fn(|i| self.field(i))
+    }
+
+    fn field(&self, i: usize) -> Option<&str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        (self.present & (1 << i) != 0).then(|| &self.text[start..self.ends[i] as usize])
+    }
+
+    pub fn eventid(&self) -> Option<&str> {
+        self.field(0)
+    }
+    pub fn eventsource(&self) -> Option<&str> {
+        self.field(1)
+    }
+    pub fn eventname(&self) -> Option<&str> {
+        self.field(2)
+    }
+    pub fn account(&self) -> Option<&str> {
+        self.field(3)
+    }
+    pub fn region(&self) -> Option<&str> {
+        self.field(4)
+    }
+    /// The principal's ARN.
+    pub fn principal(&self) -> Option<&str> {
+        self.field(5)
+    }
+    pub fn sourceipaddress(&self) -> Option<&str> {
+        self.field(6)
+    }
+    pub fn sourceobject(&self) -> Option<&str> {
+        self.field(7)
+    }
+}
+
+/// By time, then the fields in order (a missing one first).
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.eventtime
+            .cmp(&other.eventtime)
+            .then_with(|| self.fields().cmp(&other.fields()))
+    }
+}
+
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Event");
+        d.field("eventtime", &self.eventtime);
+        for (name, v) in Event::FIELDS.iter().zip(self.fields()) {
+            d.field(name, &v);
+        }
+        d.finish()
+    }
 }
 
 /// The event columns of a result, read by row: only the events a rule found are made (a
@@ -45,16 +140,7 @@ pub(crate) struct EventColumns {
 impl EventColumns {
     pub(crate) fn new(b: &RecordBatch) -> Result<EventColumns> {
         let mut text = Vec::with_capacity(8);
-        for c in [
-            "eventid",
-            "eventsource",
-            "eventname",
-            "account",
-            "region",
-            "principal",
-            "sourceipaddress",
-            "sourceobject",
-        ] {
+        for c in Event::FIELDS {
             let a = b
                 .column_by_name(c)
                 .ok_or_else(|| Error::Usage(format!("query result has no column {c}")))?;
@@ -68,21 +154,13 @@ impl EventColumns {
     }
 
     pub(crate) fn event(&self, row: usize) -> Arc<Event> {
-        let t = |i: usize| {
-            let a = &self.text[i];
-            a.is_valid(row).then(|| a.value(row).to_owned())
-        };
-        Arc::new(Event {
-            eventtime: self.time.value(row),
-            eventid: t(0),
-            eventsource: t(1),
-            eventname: t(2),
-            account: t(3),
-            region: t(4),
-            principal: t(5),
-            sourceipaddress: t(6),
-            sourceobject: t(7),
-        })
+        Arc::new(Event::new(
+            self.time.value(row),
+            std::array::from_fn(|i| {
+                let a = &self.text[i];
+                a.is_valid(row).then(|| a.value(row))
+            }),
+        ))
     }
 }
 
@@ -195,18 +273,8 @@ pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch> {
 /// The columns after the rule's: the event's, the group's and the window's.
 fn event_columns(findings: &[&Finding]) -> Vec<ArrayRef> {
     fn vals(f: &Finding) -> [Option<&str>; 9] {
-        let e = &f.event;
-        [
-            e.eventid.as_deref(),
-            e.eventsource.as_deref(),
-            e.eventname.as_deref(),
-            e.account.as_deref(),
-            e.region.as_deref(),
-            e.principal.as_deref(),
-            e.sourceipaddress.as_deref(),
-            e.sourceobject.as_deref(),
-            f.group(),
-        ]
+        let [a, b, c, d, e, g, h, i] = f.event.fields();
+        [a, b, c, d, e, g, h, i, f.group()]
     }
     // Sized up front: grown by doubling, the builders' copies and page faults cost as much
     // as the text they hold.
@@ -448,7 +516,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}\
     h.push_str("</tr>\n");
     for f in findings {
         let e = &f.event;
-        let o = |v: &Option<String>| esc(v.as_deref().unwrap_or(""));
+        let o = |v: Option<&str>| esc(v.unwrap_or(""));
         let group = match (f.group(), f.window()) {
             (Some(g), Some((a, b))) => format!("{} [{} .. {}]", esc(g), time(a), time(b)),
             (Some(g), None) => esc(g),
@@ -462,13 +530,13 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}\
             id = esc(&f.rule.id),
             author = esc(&f.rule.author),
             t = time(e.eventtime),
-            src = o(&e.eventsource),
-            name = o(&e.eventname),
-            acct = o(&e.account),
-            region = o(&e.region),
-            pr = o(&e.principal),
-            ip = o(&e.sourceipaddress),
-            eid = o(&e.eventid),
+            src = o(e.eventsource()),
+            name = o(e.eventname()),
+            acct = o(e.account()),
+            region = o(e.region()),
+            pr = o(e.principal()),
+            ip = o(e.sourceipaddress()),
+            eid = o(e.eventid()),
         ));
     }
     h.push_str("</table>\n</body></html>\n");

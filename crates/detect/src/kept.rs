@@ -109,7 +109,7 @@ type Key = (String, Option<String>, i64, Option<String>);
 fn key(f: &Finding) -> Key {
     (
         f.rule.id.clone(),
-        f.event.eventid.clone(),
+        f.event.eventid().map(str::to_owned),
         f.window().map_or(f.event.eventtime, |w| w.0),
         f.group().map(str::to_owned),
     )

@@ -140,7 +140,7 @@ async fn compare(rule_dirs: &[PathBuf], sources: Vec<String>, expect_rules: Opti
         .map(|f| {
             (
                 f.rule.id.clone(),
-                f.event.eventid.clone(),
+                f.event.eventid().map(str::to_owned),
                 f.event.eventtime,
             )
         })

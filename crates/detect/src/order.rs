@@ -53,7 +53,7 @@ impl Hits {
         self.rules.extend_from_slice(rules);
         self.events.push(Hit {
             time: event.eventtime,
-            id: id_key(event.eventid.as_deref()),
+            id: id_key(event.eventid()),
             event,
             start,
             end: self.rules.len() as u32,
@@ -220,11 +220,10 @@ mod tests {
     fn findings_sort_by_event_then_rule_whatever_order_they_came_in() {
         let rules = rules(&["r3", "r1", "r2"]);
         let event = |t: i64, id: &str| {
-            Arc::new(Event {
-                eventtime: t,
-                eventid: Some(id.into()),
-                ..Default::default()
-            })
+            Arc::new(Event::new(
+                t,
+                [Some(id), None, None, None, None, None, None, None],
+            ))
         };
         // Two events at one time, and one event made twice (a correlation's copy).
         let (a, b, c) = (event(5, "b"), event(5, "a"), event(1, "z"));
@@ -251,7 +250,7 @@ mod tests {
         let key = |f: &Finding| {
             (
                 f.event.eventtime,
-                f.event.eventid.clone().unwrap(),
+                f.event.eventid().unwrap().to_owned(),
                 f.rule.id.clone(),
                 f.window(),
             )
@@ -281,12 +280,10 @@ mod tests {
     fn hits_make_the_findings_in_the_order_a_sort_gives() {
         let rules = rules(&["r3", "r1", "r2", "r0"]);
         let event = |t: i64, id: Option<&str>, name: &str| {
-            Arc::new(Event {
-                eventtime: t,
-                eventid: id.map(str::to_owned),
-                eventname: Some(name.to_owned()),
-                ..Default::default()
-            })
+            Arc::new(Event::new(
+                t,
+                [id, None, Some(name), None, None, None, None, None],
+            ))
         };
         // Ids that tie on their first 16 bytes, no id, an empty id, one event read twice
         // (equal, apart), and times out of order.
@@ -324,13 +321,7 @@ mod tests {
     fn merged_lists_keep_the_order() {
         let rules = rules(&["r1", "r2"]);
         let f = |t: i64, r: usize| {
-            Finding::detected(
-                rules[r].clone(),
-                Arc::new(Event {
-                    eventtime: t,
-                    ..Default::default()
-                }),
-            )
+            Finding::detected(rules[r].clone(), Arc::new(Event::new(t, [None; 8])))
         };
         let a = vec![f(1, 0), f(4, 1), f(9, 0)];
         let b = vec![f(0, 1), f(4, 0), f(10, 1)];

@@ -60,7 +60,7 @@ async fn every_shipped_rule_selects_its_former_reports_events() {
             .await
             .unwrap()
             .into_iter()
-            .map(|f| f.event.eventid.clone().unwrap())
+            .map(|f| f.event.eventid().unwrap().to_owned())
             .collect();
         assert_eq!(got, want, "{name}");
     }
