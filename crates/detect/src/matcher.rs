@@ -83,6 +83,22 @@ fn str_test(op: StrOp, hay: &str, needle: &str) -> bool {
     }
 }
 
+/// [`str_test`] of `hay` folded against a folded `needle`, without folding an ASCII `hay`
+/// into a new string (a rule's tests run on every event of its calls).
+fn folded_str_test(op: StrOp, hay: &str, needle: &str) -> bool {
+    if !hay.is_ascii() {
+        return str_test(op, &fold(hay), needle);
+    }
+    // The needle is folded: ASCII bytes compared ignoring case equal the folded hay's.
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    match op {
+        StrOp::Equals => h.eq_ignore_ascii_case(n),
+        StrOp::StartsWith => h.len() >= n.len() && h[..n.len()].eq_ignore_ascii_case(n),
+        StrOp::EndsWith => h.len() >= n.len() && h[h.len() - n.len()..].eq_ignore_ascii_case(n),
+        StrOp::Contains => str_test(op, &fold(hay), needle),
+    }
+}
+
 impl Test {
     /// Does the field's `values` pass? `other` holds the values of a `|fieldref` field.
     pub fn matches(&self, values: &Values<'_>, other: &Values<'_>) -> bool {
@@ -132,7 +148,7 @@ impl Test {
                 if *cased {
                     str_test(*op, t, needle)
                 } else {
-                    str_test(*op, &fold(t), needle)
+                    folded_str_test(*op, t, needle)
                 }
             }),
             Test::Regex(re) => v.text().is_some_and(|t| re.is_match(t)),

@@ -207,3 +207,37 @@ fn unsupported_modifiers_are_named() {
     assert!(err("a|expand: '%x%'").contains("expand"));
     assert!(err("a|i: x").contains("|re"));
 }
+
+#[test]
+fn ascii_case_folding_without_a_copy_agrees_with_folding() {
+    let hays = [
+        "GetObject",
+        "getobject",
+        "GETOBJECTS",
+        "xGetObject",
+        "Straße",
+        "ÄBC",
+        "",
+        "g",
+    ];
+    let needles = ["getobject", "get", "objects", "", "straße", "äbc", "ß"];
+    for op in [
+        StrOp::Equals,
+        StrOp::Contains,
+        StrOp::StartsWith,
+        StrOp::EndsWith,
+    ] {
+        for h in hays {
+            for n in needles {
+                assert_eq!(
+                    folded_str_test(op, h, n),
+                    str_test(op, &fold(h), n),
+                    "{op:?} {h:?} {n:?}"
+                );
+            }
+        }
+    }
+    assert!(folded_str_test(StrOp::StartsWith, "GetObject", "get"));
+    assert!(folded_str_test(StrOp::EndsWith, "GetObject", "object"));
+    assert!(!folded_str_test(StrOp::Equals, "GetObjects", "getobject"));
+}
