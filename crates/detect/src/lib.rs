@@ -4,12 +4,14 @@
 //! ([`compile`], with fields resolved by [`fields`] and tested by [`matcher`] through the
 //! `sigma_match` function of [`udf`]), all detection rules of a run evaluated in one query
 //! ([`plan`]) through the query crate's runner, correlation rules as grouped queries of
-//! their own ([`correlation`]), and the matches reported as [`findings`].
+//! their own ([`correlation`]), and the matches reported as [`findings`] about an [`event`],
+//! put in order by event and rule ([`order`]).
 
 pub mod compile;
 pub mod correlation;
 pub mod dispatch;
 mod error;
+pub mod event;
 pub mod fields;
 pub mod findings;
 pub mod kept;
