@@ -80,29 +80,25 @@ impl OutputFormat {
 fn delimited_parts(delimiter: u8, batch: &RecordBatch, parts: &mut Parts) -> Result<()> {
     let batch = flatten_nested(batch)?;
     let opts = FormatOptions::default().with_null("");
-    let fmts = batch
+    let cells = batch
         .columns()
         .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let mut w = csv_writer(delimiter, Vec::with_capacity(batch.num_rows() * 128));
+        .map(|c| Cells::new(c.as_ref(), &opts))
+        .collect::<Result<Vec<_>>>()?;
+    let mut w = csv_writer(delimiter, Vec::with_capacity(batch.num_rows() * 256));
     let mut cell = String::with_capacity(256);
-    let mut record = csv::ByteRecord::with_capacity(1024, fmts.len());
+    let mut record = csv::ByteRecord::with_capacity(1024, cells.len());
     for row in 0..batch.num_rows() {
         record.clear();
-        for f in &fmts {
-            cell.clear();
-            f.value(row)
-                .write(&mut cell)
-                .map_err(|e| ArrowError::CsvError(format!("row {}: {e}", row + 1)))?;
-            record.push_field(cell.as_bytes());
+        for c in &cells {
+            record.push_field(c.get(row, &mut cell)?);
         }
         let start = w.get_ref().len();
         w.write_byte_record(&record).map_err(csv_error)?;
         w.flush()?;
         // Without the line's end; a lone empty cell is written `""` (a line with one empty
         // field), which is the whole row's text only when the row has no other cell.
-        let end = if fmts.len() == 1 && record[0].is_empty() {
+        let end = if cells.len() == 1 && record[0].is_empty() {
             start
         } else {
             w.get_ref().len() - 1
@@ -111,6 +107,54 @@ fn delimited_parts(delimiter: u8, batch: &RecordBatch, parts: &mut Parts) -> Res
     }
     parts.text = w.into_inner().map_err(|e| e.into_error())?;
     Ok(())
+}
+
+/// A column's cells as text: a string column's values as they are (what its formatter
+/// writes, without copying them through it), any other through Arrow's formatter.
+enum Cells<'a> {
+    Utf8(&'a arrow::array::StringArray),
+    View(&'a arrow::array::StringViewArray),
+    Other(ArrayFormatter<'a>),
+}
+
+impl<'a> Cells<'a> {
+    fn new(a: &'a dyn arrow::array::Array, opts: &FormatOptions<'a>) -> Result<Cells<'a>> {
+        use arrow::array::AsArray;
+        use arrow::datatypes::DataType;
+        Ok(match a.data_type() {
+            DataType::Utf8 => Cells::Utf8(a.as_string::<i32>()),
+            DataType::Utf8View => Cells::View(a.as_string_view()),
+            _ => Cells::Other(ArrayFormatter::try_new(a, opts)?),
+        })
+    }
+
+    /// Row `row`'s text (an empty one for a null), formatted into `buf` if need be.
+    fn get<'b>(&'b self, row: usize, buf: &'b mut String) -> Result<&'b [u8]> {
+        use arrow::array::Array;
+        Ok(match self {
+            Cells::Utf8(a) => {
+                if a.is_valid(row) {
+                    a.value(row).as_bytes()
+                } else {
+                    b""
+                }
+            }
+            Cells::View(a) => {
+                if a.is_valid(row) {
+                    a.value(row).as_bytes()
+                } else {
+                    b""
+                }
+            }
+            Cells::Other(f) => {
+                buf.clear();
+                f.value(row)
+                    .write(buf)
+                    .map_err(|e| ArrowError::CsvError(format!("row {}: {e}", row + 1)))?;
+                buf.as_bytes()
+            }
+        })
+    }
 }
 
 fn csv_writer(delimiter: u8, into: Vec<u8>) -> csv::Writer<Vec<u8>> {
@@ -273,6 +317,7 @@ mod tests {
                 true,
             ),
             Field::new("text", DataType::Utf8, true),
+            Field::new("view", DataType::Utf8View, true),
         ]));
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(vec![
@@ -296,6 +341,12 @@ mod tests {
                 Some(""),
                 Some("é ü \\ /"),
                 None,
+            ])),
+            Arc::new(arrow::array::StringViewArray::from(vec![
+                None,
+                Some("a view, longer than twelve bytes \"quoted\""),
+                Some("\t"),
+                Some(""),
             ])),
         ];
         RecordBatch::try_new(schema, cols).unwrap()
