@@ -89,21 +89,15 @@ fn a_failing_report_is_a_runtime_error() {
     }
 }
 
-#[test]
-fn a_closed_pipe_ends_quietly() {
+/// Run `trailsql --lake LAKE ARGS`, read 16 bytes of its output and close the pipe: its exit
+/// status and what it wrote to stderr.
+fn closed_pipe(lake: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     use std::io::Read;
     use std::process::Stdio;
-    let tmp = tempfile::tempdir().unwrap();
     let mut child = bin()
         .arg("--lake")
-        .arg(tmp.path().join("lake"))
-        .args([
-            "sql",
-            "--format",
-            "csv",
-            "-c",
-            "SELECT value FROM generate_series(1, 2000000)",
-        ])
+        .arg(lake)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,7 +117,69 @@ fn a_closed_pipe_ends_quietly() {
         .unwrap()
         .read_to_string(&mut err)
         .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "{err}");
+    (child.wait().unwrap().code(), err)
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, err) = closed_pipe(
+        &tmp.path().join("lake"),
+        &[
+            "sql",
+            "--format",
+            "csv",
+            "-c",
+            "SELECT value FROM generate_series(1, 2000000)",
+        ],
+    );
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(err, "");
+}
+
+#[test]
+fn detect_into_a_closed_pipe_ends_quietly() {
+    use serde_json::json;
+    // 6,000 findings: megabytes of text in every format, more than the pipe and the
+    // printer's buffer hold, so the printer meets the closed pipe.
+    let tmp = tempfile::tempdir().unwrap();
+    let records: Vec<serde_json::Value> = (0..6000)
+        .map(|i| {
+            json!({
+                "eventVersion": "1.08",
+                "eventTime": format!("2024-03-01T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60),
+                "eventSource": "s3.amazonaws.com",
+                "eventName": "GetObject",
+                "awsRegion": "us-east-1",
+                "eventID": format!("00000000-0000-0000-0000-{i:012}"),
+                "recipientAccountId": "111122223333",
+            })
+        })
+        .collect();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let body = serde_json::to_vec(&json!({ "Records": records })).unwrap();
+    std::fs::write(src.join("all.json.gz"), gzip(&body)).unwrap();
+    let lake = tmp.path().join("lake");
+    ingest_ok(&lake, &[&src], &[]);
+    let rule = tmp.path().join("reads.yml");
+    std::fs::write(
+        &rule,
+        "title: Object reads\nid: 6f1b7a4e-0000-4000-8000-000000000001\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    eventName: GetObject\n  condition: selection\nlevel: low\n",
+    )
+    .unwrap();
+    for format in ["csv", "json", "table"] {
+        let (code, err) = closed_pipe(
+            &lake,
+            &[
+                "detect",
+                "--rules",
+                rule.to_str().unwrap(),
+                "--format",
+                format,
+            ],
+        );
+        assert_eq!(code, Some(0), "{format}: {err}");
+        assert!(!err.contains("error"), "{format}: {err}");
+    }
 }

@@ -89,6 +89,10 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
                 c.downcast_ref::<trailsql_ingest::Error>()
                     .and_then(|i| i.io_error())
             })
+            .or_else(|| {
+                c.downcast_ref::<trailsql_detect::Error>()
+                    .and_then(|d| d.io_error())
+            })
             .or_else(|| match c.downcast_ref::<trailsql_watch::Error>() {
                 Some(trailsql_watch::Error::Io(e)) => Some(e),
                 _ => None,
@@ -164,6 +168,13 @@ mod tests {
             trailsql_ingest::Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         assert!(is_broken_pipe(
             &trailsql_query::Error::Ingest(ingest).into()
+        ));
+        let detect = trailsql_detect::Error::Query(trailsql_query::Error::Io(
+            std::io::ErrorKind::BrokenPipe.into(),
+        ));
+        assert!(is_broken_pipe(&detect.into()));
+        assert!(is_broken_pipe(
+            &trailsql_detect::Error::Io(std::io::ErrorKind::BrokenPipe.into()).into()
         ));
         assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }

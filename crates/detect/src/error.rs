@@ -27,3 +27,20 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The I/O error this error is, or wraps without exposing it as a source (transparent
+    /// variants show their inner error's text and causes, not the inner error): how the
+    /// binary tells a closed pipe (`trailsql detect | head`) from a failure.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Query(e) => e.io_error(),
+            Error::Lake(e) => e.io_error(),
+            Error::Ingest(e) => e.io_error(),
+            Error::Arrow(arrow::error::ArrowError::IoError(_, e)) => Some(e),
+            Error::DataFusion(datafusion::error::DataFusionError::IoError(e)) => Some(e),
+            _ => None,
+        }
+    }
+}
