@@ -164,6 +164,34 @@ fn findings_formats_and_exit_codes() {
         "{page}"
     );
     assert!(page.contains("trailsql tests"));
+    // An --out-dir that cannot be made: a runtime error naming the file, its cause after it.
+    let not_a_dir = tmp.path().join("a-file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let run = detect(
+        &lake,
+        &[
+            "--rules",
+            RULES,
+            "--format",
+            "csv",
+            "--out-dir",
+            not_a_dir.join("out").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code(), 1, "{}", run.stderr());
+    let err = run.stderr();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("warning")).collect();
+    assert_eq!(
+        lines[..2],
+        [
+            format!(
+                "error: cannot write {}",
+                not_a_dir.join("out/detections.csv").display()
+            ),
+            "  caused by: Not a directory (os error 20)".to_owned()
+        ],
+        "{err}"
+    );
     // A bad format is a usage error.
     assert_eq!(detect(&lake, &["--format", "parquet"]).code(), 2);
 }

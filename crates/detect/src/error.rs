@@ -10,6 +10,13 @@ pub enum Error {
     /// `--rules PATH` that cannot be read.
     #[error("rules {path}: {reason}")]
     Rules { path: String, reason: String },
+    /// `--out-dir`: the folder or the findings' file there cannot be made or written.
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Query(#[from] trailsql_query::Error),
     #[error(transparent)]
@@ -34,7 +41,7 @@ impl Error {
     /// binary tells a closed pipe (`trailsql detect | head`) from a failure.
     pub fn io_error(&self) -> Option<&std::io::Error> {
         match self {
-            Error::Io(e) => Some(e),
+            Error::Io(e) | Error::Write { source: e, .. } => Some(e),
             Error::Query(e) => e.io_error(),
             Error::Lake(e) => e.io_error(),
             Error::Ingest(e) => e.io_error(),

@@ -286,15 +286,24 @@ fn print(outcome: &Outcome, opts: &DetectOptions, out: &mut dyn Write) -> Result
         DetectFormat::Plain(OutputFormat::Markdown) => "md",
         DetectFormat::Plain(_) => "txt",
     };
-    let mut file;
-    let out: &mut dyn Write = match &opts.out_dir {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            file = std::fs::File::create(dir.join(format!("detections.{ext}")))?;
-            &mut file
-        }
-        None => out,
+    let Some(dir) = &opts.out_dir else {
+        return print_to(outcome, opts, out);
     };
+    let path = dir.join(format!("detections.{ext}"));
+    let cannot = |source: std::io::Error| Error::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(cannot)?;
+    let mut file = std::fs::File::create(&path).map_err(cannot)?;
+    print_to(outcome, opts, &mut file).map_err(|e| match e.io_error() {
+        // The file's failure, named (a full disk, say).
+        Some(io) => cannot(std::io::Error::new(io.kind(), io.to_string())),
+        None => e,
+    })
+}
+
+fn print_to(outcome: &Outcome, opts: &DetectOptions, out: &mut dyn Write) -> Result<()> {
     // Written as made, through one buffer: millions of findings are gigabytes of text.
     let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
     match opts.format {
