@@ -345,53 +345,75 @@ pub async fn evaluate_over(
         .iter()
         .filter(|d| !quiet.contains(d.rule.id.as_str()))
         .collect();
+    let findings = detected(ctx, &run, items, table, window).await?;
+    let correlated = correlated(ctx, plan, table, window).await?;
+    Ok(crate::order::merged(findings, correlated))
+}
+
+/// The findings of the detection rules `run`, in order: every rule evaluated in one scan.
+async fn detected(
+    ctx: &SessionContext,
+    run: &[&crate::plan::Planned],
+    items: Arc<Vec<crate::compile::Item>>,
+    table: &str,
+    window: &str,
+) -> Result<Vec<Finding>> {
     let compiled: Vec<_> = run.iter().map(|d| &d.compiled).collect();
-    let mut findings = Vec::new();
-    if !compiled.is_empty() {
-        let narrow = narrowing(&compiled);
-        let spellings = match &narrow {
-            Narrowing::Names(_) => spellings(ctx, table, "eventname", window).await?,
-            Narrowing::Sources(_) => spellings(ctx, table, "eventsource", window).await?,
-            Narrowing::None => BTreeMap::new(),
-        };
-        let index = crate::dispatch::RuleIndex::new(&compiled, items.clone());
-        let call = format!(
-            "{}(eventname, eventsource{})",
-            crate::dispatch::NAME,
-            index
-                .args
-                .iter()
-                .map(|a| format!(", {a}"))
-                .collect::<String>()
-        );
-        ctx.register_udf(index.udf());
-        let sql = query(&call, table, window, &narrow, &spellings);
-        let mut stream = trailsql_query::query_stream(ctx, &sql).await?;
-        // Each batch is read as the scan makes it, and only what identifies its events is
-        // kept: the batches' columns hold the text of every event read.
-        let mut hits = crate::order::Hits::default();
-        while let Some(b) = stream.next().await {
-            let b = b?;
-            let events = EventColumns::new(&b)?;
-            let m = b
-                .column_by_name("m")
-                .ok_or_else(|| Error::Usage("query lost column m".into()))?
-                .as_list::<i32>();
-            let offsets = m.value_offsets();
-            let rules = m
-                .values()
-                .as_primitive::<arrow::datatypes::UInt32Type>()
-                .values();
-            for row in 0..b.num_rows() {
-                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-                if start < end {
-                    hits.add(events.event(row), &rules[start..end]);
-                }
+    if compiled.is_empty() {
+        return Ok(Vec::new());
+    }
+    let narrow = narrowing(&compiled);
+    let spellings = match &narrow {
+        Narrowing::Names(_) => spellings(ctx, table, "eventname", window).await?,
+        Narrowing::Sources(_) => spellings(ctx, table, "eventsource", window).await?,
+        Narrowing::None => BTreeMap::new(),
+    };
+    let index = crate::dispatch::RuleIndex::new(&compiled, items);
+    let call = format!(
+        "{}(eventname, eventsource{})",
+        crate::dispatch::NAME,
+        index
+            .args
+            .iter()
+            .map(|a| format!(", {a}"))
+            .collect::<String>()
+    );
+    ctx.register_udf(index.udf());
+    let sql = query(&call, table, window, &narrow, &spellings);
+    let mut stream = trailsql_query::query_stream(ctx, &sql).await?;
+    // Each batch is read as the scan makes it, and only what identifies its events is kept:
+    // the batches' columns hold the text of every event read.
+    let mut hits = crate::order::Hits::default();
+    while let Some(b) = stream.next().await {
+        let b = b?;
+        let events = EventColumns::new(&b)?;
+        let m = b
+            .column_by_name("m")
+            .ok_or_else(|| Error::Usage("query lost column m".into()))?
+            .as_list::<i32>();
+        let offsets = m.value_offsets();
+        let rules = m
+            .values()
+            .as_primitive::<arrow::datatypes::UInt32Type>()
+            .values();
+        for row in 0..b.num_rows() {
+            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+            if start < end {
+                hits.add(events.event(row), &rules[start..end]);
             }
         }
-        let rules: Vec<_> = run.iter().map(|d| d.rule.clone()).collect();
-        findings = hits.findings(&rules);
     }
+    let rules: Vec<_> = run.iter().map(|d| d.rule.clone()).collect();
+    Ok(hits.findings(&rules))
+}
+
+/// The findings of the plan's correlation rules, a grouped query each, in order.
+async fn correlated(
+    ctx: &SessionContext,
+    plan: &Plan,
+    table: &str,
+    window: &str,
+) -> Result<Vec<Finding>> {
     let mut correlated = Vec::new();
     for c in &plan.correlations {
         let sql = c.sql.replace("{table}", table).replace("{window}", window);
@@ -410,10 +432,7 @@ pub async fn evaluate_over(
             }
         }
     }
-    Ok(crate::order::merged(
-        findings,
-        crate::order::sorted(correlated),
-    ))
+    Ok(crate::order::sorted(correlated))
 }
 
 /// Every spelling in the lake of each (lower-case) value of a sort column.
