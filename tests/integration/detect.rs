@@ -142,6 +142,12 @@ fn findings_formats_and_exit_codes() {
         pairs(&run.stdout()),
         ["Burst of failed console logins from one address | evt-0030"]
     );
+}
+
+#[test]
+fn html_page_out_dir_and_bad_formats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = lake_of(tmp.path(), &["detect/events.json"]);
     // HTML: a summary by level and by ATT&CK tactic, and the findings with their authors.
     let out_dir = tmp.path().join("out");
     let run = detect(

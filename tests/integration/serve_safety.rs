@@ -15,11 +15,19 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = shapes_lake(tmp.path());
     let server = start_server(&lake, &["--max-rows", "5", "--timeout-secs", "2"]);
+    answers_as_the_cli_within_the_row_cap(&server, &lake);
+    refuses_writes_and_files_outside_the_lake(&server, tmp.path());
+    errors_time_cap_and_cancel(&server);
+    exports_and_reports(&server, &lake);
+}
+
+/// Results as `trailsql sql` gives them, placeholders bound, at most `--max-rows` rows.
+fn answers_as_the_cli_within_the_row_cap(server: &Server, lake: &std::path::Path) {
     let q = "SELECT eventname, count(*) AS n FROM cloudtrail GROUP BY 1 ORDER BY n DESC, 1 LIMIT 3";
-    let r = post_json(&server, "/api/sql", &json!({ "sql": q }));
+    let r = post_json(server, "/api/sql", &json!({ "sql": q }));
     assert_eq!(r.status, 200, "{}", r.text());
     let r = r.json();
-    let cli: Vec<Value> = serde_json::from_str(&sql(&lake, q, "json")).unwrap();
+    let cli: Vec<Value> = serde_json::from_str(&sql(lake, q, "json")).unwrap();
     let got: Vec<Value> = r["rows"]
         .as_array()
         .unwrap()
@@ -30,7 +38,7 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     assert_eq!(r["truncated"], false);
     // Placeholders are bound as in `trailsql sql --param`, with the dialect's rewrites.
     let r = post_json(
-        &server,
+        server,
         "/api/sql",
         &json!({
             "sql": "SELECT count(*) AS n FROM cloudtrail_logs WHERE eventTime >= $since AND useridentity.username = $u",
@@ -41,15 +49,18 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     assert!(r.json()["rows"][0][0].as_i64().unwrap() > 0);
     // The row cap.
     let r = post_json(
-        &server,
+        server,
         "/api/sql",
         &json!({ "sql": "SELECT eventid FROM cloudtrail" }),
     )
     .json();
     assert_eq!(r["rows"].as_array().unwrap().len(), 5);
     assert_eq!(r["truncated"], true);
-    // Write statements are refused by kind, before anything runs.
-    let outside = tmp.path().join("written.csv");
+}
+
+/// Write statements refused by kind, before anything runs; no file outside the lake read.
+fn refuses_writes_and_files_outside_the_lake(server: &Server, tmp: &std::path::Path) {
+    let outside = tmp.join("written.csv");
     for (sql, kind) in [
         (
             "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'".to_owned(),
@@ -71,7 +82,7 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
         ),
         ("SELECT 1; DROP VIEW v".to_owned(), "DROP VIEW"),
     ] {
-        let r = post_json(&server, "/api/sql", &json!({ "sql": sql }));
+        let r = post_json(server, "/api/sql", &json!({ "sql": sql }));
         assert_eq!(r.status, 403, "{sql}: {}", r.text());
         let msg = r.json()["error"].as_str().unwrap().to_owned();
         assert!(
@@ -82,18 +93,22 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     assert!(!outside.exists());
     // Files outside the lake are not tables.
     let r = post_json(
-        &server,
+        server,
         "/api/sql",
         &json!({ "sql": "SELECT * FROM '/etc/passwd'" }),
     );
     assert_eq!(r.status, 400, "{}", r.text());
+}
+
+/// Bad SQL, a query past the time cap and a cancelled one: answered as JSON errors.
+fn errors_time_cap_and_cancel(server: &Server) {
     // Bad SQL: DataFusion's message, one line, as JSON.
-    let r = post_json(&server, "/api/sql", &json!({ "sql": "SELEC 1" }));
+    let r = post_json(server, "/api/sql", &json!({ "sql": "SELEC 1" }));
     assert_eq!(r.status, 400);
     let msg = r.json()["error"].as_str().unwrap().to_owned();
     assert!(msg.contains("SELEC"), "{msg}");
     let r = post_json(
-        &server,
+        server,
         "/api/sql",
         &json!({ "sql": "SELECT nosuchcolumn FROM cloudtrail" }),
     );
@@ -102,7 +117,7 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     // The time cap stops a query that runs too long.
     let slow = "SELECT count(*) FROM range(1, 100000000000)";
     let started = std::time::Instant::now();
-    let r = post_json(&server, "/api/sql", &json!({ "sql": slow }));
+    let r = post_json(server, "/api/sql", &json!({ "sql": slow }));
     assert_eq!(r.status, 408, "{}", r.text());
     assert!(
         r.json()["error"]
@@ -114,11 +129,11 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     // Cancel: a running query stops when the page asks.
     std::thread::scope(|s| {
         let running =
-            s.spawn(|| post_json(&server, "/api/sql", &json!({ "sql": slow, "id": "q1" })));
+            s.spawn(|| post_json(server, "/api/sql", &json!({ "sql": slow, "id": "q1" })));
         let mut cancelled = false;
         for _ in 0..100 {
             std::thread::sleep(Duration::from_millis(20));
-            if post_json(&server, "/api/cancel", &json!({ "id": "q1" })).json()["cancelled"] == true
+            if post_json(server, "/api/cancel", &json!({ "id": "q1" })).json()["cancelled"] == true
             {
                 cancelled = true;
                 break;
@@ -130,16 +145,16 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
         assert_eq!(r.json()["error"], "cancelled");
     });
     assert_eq!(
-        post_json(&server, "/api/cancel", &json!({ "id": "q1" })).json()["cancelled"],
+        post_json(server, "/api/cancel", &json!({ "id": "q1" })).json()["cancelled"],
         false
     );
+}
+
+/// Exports in the CLI's output formats (refused for write statements), and the reports.
+fn exports_and_reports(server: &Server, lake: &std::path::Path) {
     // Exports, written by the CLI's output formats.
     let q = "SELECT eventid, eventname FROM cloudtrail ORDER BY eventid LIMIT 3";
-    let csv = post_json(
-        &server,
-        "/api/export",
-        &json!({ "sql": q, "format": "csv" }),
-    );
+    let csv = post_json(server, "/api/export", &json!({ "sql": q, "format": "csv" }));
     assert_eq!(csv.status, 200);
     assert!(
         csv.header("content-disposition")
@@ -148,13 +163,13 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     );
     let o = bin()
         .arg("--lake")
-        .arg(&lake)
+        .arg(lake)
         .args(["sql", "--format", "csv", "-c", q])
         .output()
         .unwrap();
     assert_eq!(csv.text(), String::from_utf8_lossy(&o.stdout));
     let pq = post_json(
-        &server,
+        server,
         "/api/export",
         &json!({ "sql": q, "format": "parquet" }),
     );
@@ -167,20 +182,16 @@ fn serve_sql_is_read_only_capped_and_answers_errors_as_json() {
     .collect::<Result<_, _>>()
     .unwrap();
     assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
-    let bad = post_json(
-        &server,
-        "/api/export",
-        &json!({ "sql": q, "format": "xml" }),
-    );
+    let bad = post_json(server, "/api/export", &json!({ "sql": q, "format": "xml" }));
     assert_eq!(bad.status, 400);
     let refused = post_json(
-        &server,
+        server,
         "/api/export",
         &json!({ "sql": "DROP TABLE cloudtrail", "format": "csv" }),
     );
     assert_eq!(refused.status, 403);
     // Reports, with their SQL and parameters.
-    let reports = get(&server, "/api/reports").json();
+    let reports = get(server, "/api/reports").json();
     let principal = reports
         .as_array()
         .unwrap()

@@ -193,30 +193,15 @@ fn write_markdown(
     batches: &mut dyn Iterator<Item = Result<RecordBatch>>,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let names: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| escape_md(f.name()))
-        .collect();
-    writeln!(out, "| {} |", names.join(" | "))?;
-    writeln!(out, "|{}", " --- |".repeat(names.len()))?;
-    let opts = FormatOptions::default().with_null("");
+    // A row is one part: its cells, escaped, as the parts printer renders them.
+    let mut w = crate::PartsWriter::new(OutputFormat::Markdown, schema, out)?;
     for b in batches {
-        let b = b?;
-        let fmts = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        for row in 0..b.num_rows() {
-            let cells: Vec<String> = fmts
-                .iter()
-                .map(|f| escape_md(&f.value(row).to_string()))
-                .collect();
-            writeln!(out, "| {} |", cells.join(" | "))?;
+        let parts = OutputFormat::Markdown.parts(&b?)?;
+        for i in 0..parts.len() {
+            w.row(&[parts.get(i)])?;
         }
     }
-    Ok(())
+    w.finish()
 }
 
 /// Write batches to a Parquet file at `path`; a failure names the file.
