@@ -118,81 +118,18 @@ pub fn merged(a: Vec<Finding>, b: Vec<Finding>) -> Vec<Finding> {
 
 /// The order of findings: event, then rule, then a correlation's group and window.
 fn order(a: &Finding, b: &Finding) -> Ordering {
-    (a.event.eventtime.cmp(&b.event.eventtime))
-        .then_with(|| a.event.cmp(&b.event))
-        .then_with(|| by_rule(a, b))
-}
-
-fn by_rule(a: &Finding, b: &Finding) -> Ordering {
-    a.rule
-        .id
-        .cmp(&b.rule.id)
+    a.event
+        .cmp(&b.event)
+        .then_with(|| a.rule.id.cmp(&b.rule.id))
         .then_with(|| a.correlated.cmp(&b.correlated))
 }
 
 /// Findings by event, then rule (then a correlation's group and window): one order for a
-/// run, whatever order the scan read the files in. The findings of one event are made
-/// together and share it, so the runs of one event are sorted by their event, and each run
-/// by rule: events are compared once per run, not once per finding (sorting 2.4M findings
-/// one by one was a tenth of `detect`'s time on the benchmark).
-pub fn sorted(findings: Vec<Finding>) -> Vec<Finding> {
-    // (event time, start, end): the time inline, so most comparisons read no event.
-    let mut runs: Vec<(i64, usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < findings.len() {
-        let mut j = i + 1;
-        while j < findings.len() && Arc::ptr_eq(&findings[j].event, &findings[i].event) {
-            j += 1;
-        }
-        runs.push((findings[i].event.eventtime, i, j));
-        i = j;
-    }
-    runs.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| findings[a.1].event.cmp(&findings[b.1].event))
-    });
-    // The order as positions, then the findings moved into it in place.
-    let mut order: Vec<usize> = Vec::with_capacity(findings.len());
-    let mut k = 0;
-    while k < runs.len() {
-        // Runs of equal events made apart (a correlation's, a detection's) sort as one.
-        let first = &findings[runs[k].1].event;
-        let mut m = k + 1;
-        while m < runs.len() && runs[m].0 == runs[k].0 && *findings[runs[m].1].event == **first {
-            m += 1;
-        }
-        let start = order.len();
-        for &(_, a, b) in &runs[k..m] {
-            order.extend(a..b);
-        }
-        order[start..].sort_unstable_by(|a, b| by_rule(&findings[*a], &findings[*b]));
-        k = m;
-    }
-    let mut findings = findings;
-    permute(&mut findings, &order);
+/// run, whatever order the scan read the files in. For the few findings made apart from
+/// [`Hits`] (correlations'); the detection rules' millions are made in order.
+pub fn sorted(mut findings: Vec<Finding>) -> Vec<Finding> {
+    findings.sort_by(order);
     findings
-}
-
-/// Reorder `v` so that its item `i` is the one at `order[i]` before: each cycle of the
-/// permutation is followed by swaps, so no second copy of `v` is made (2.4M findings are
-/// 150 MB).
-fn permute<T>(v: &mut [T], order: &[usize]) {
-    let mut done = vec![false; v.len()];
-    for i in 0..v.len() {
-        if done[i] {
-            continue;
-        }
-        let mut at = i;
-        loop {
-            done[at] = true;
-            let from = order[at];
-            if from == i {
-                break;
-            }
-            v.swap(at, from);
-            at = from;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -343,27 +280,5 @@ mod tests {
         assert_eq!(got, want);
         assert_eq!(merged(vec![f(1, 0)], Vec::new()).len(), 1);
         assert_eq!(merged(Vec::new(), vec![f(1, 0)]).len(), 1);
-    }
-
-    #[test]
-    fn a_permutation_moves_each_item_to_its_place() {
-        // Every permutation of five items (cycles of every length), against a copy.
-        let mut order: Vec<usize> = (0..5).collect();
-        let mut seen = 0;
-        loop {
-            let mut v: Vec<String> = (0..5).map(|i| format!("x{i}")).collect();
-            let want: Vec<String> = order.iter().map(|i| v[*i].clone()).collect();
-            permute(&mut v, &order);
-            assert_eq!(v, want, "{order:?}");
-            seen += 1;
-            // The next permutation in lexicographic order.
-            let Some(i) = (0..4).rev().find(|&i| order[i] < order[i + 1]) else {
-                break;
-            };
-            let j = (i + 1..5).rev().find(|&j| order[j] > order[i]).unwrap();
-            order.swap(i, j);
-            order[i + 1..].reverse();
-        }
-        assert_eq!(seen, 120);
     }
 }
