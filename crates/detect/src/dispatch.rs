@@ -369,7 +369,7 @@ impl ScalarUDFImpl for SigmaRules {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::{Array, AsArray, RecordBatch, StringViewArray};
+    use arrow::array::{AsArray, RecordBatch, StringViewArray};
     use arrow::datatypes::{Schema, UInt32Type};
     use datafusion::datasource::MemTable;
     use datafusion::prelude::SessionContext;
