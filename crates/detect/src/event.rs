@@ -1,9 +1,10 @@
-//! The event a finding is about: its time and the fields that identify it, read from a
-//! scan's result row by row ([`EventColumns`]) for the rows some rule found.
+//! The event a finding is about: its time and the fields that identify it, read in place
+//! from the columns of the scan's batch it was found in ([`EventColumns`]).
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch, StringViewArray};
+use arrow::buffer::ScalarBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 
@@ -11,17 +12,20 @@ use crate::run::micros;
 use crate::{Error, Result};
 
 /// The event a finding is about (for a correlation: its first event): its time and the
-/// text of [`Event::FIELDS`], held in one string (a scan can find a million events, and
-/// eight strings each were eight allocations and copies of each).
-#[derive(Clone, Default, PartialEq, Eq)]
+/// text of [`Event::FIELDS`], a row of the columns it was read from. Those are kept, not
+/// copied: a scan can find a million events, and making each its own copy of its fields was
+/// most of the work of reading a scan's results.
+#[derive(Clone)]
 pub struct Event {
+    columns: Arc<Columns>,
+    row: usize,
+}
+
+/// The columns of a batch of events.
+struct Columns {
     /// Microseconds since the epoch, UTC.
-    pub eventtime: i64,
-    text: Box<str>,
-    /// Where each field ends in `text`.
-    ends: [u32; 8],
-    /// Bit `i`: field `i` is not null.
-    present: u8,
+    time: ScalarBuffer<i64>,
+    text: [StringViewArray; 8],
 }
 
 impl Event {
@@ -39,22 +43,18 @@ impl Event {
 
     /// An event from its time and the values of [`Event::FIELDS`].
     pub fn new(eventtime: i64, fields: [Option<&str>; 8]) -> Event {
-        let mut text = String::with_capacity(fields.iter().flatten().map(|f| f.len()).sum());
-        let mut ends = [0u32; 8];
-        let mut present = 0u8;
-        for (i, f) in fields.iter().enumerate() {
-            if let Some(f) = f {
-                text.push_str(f);
-                present |= 1 << i;
-            }
-            ends[i] = text.len() as u32;
-        }
         Event {
-            eventtime,
-            text: text.into_boxed_str(),
-            ends,
-            present,
+            columns: Arc::new(Columns {
+                time: vec![eventtime].into(),
+                text: fields.map(|f| StringViewArray::from(vec![f])),
+            }),
+            row: 0,
         }
+    }
+
+    /// Microseconds since the epoch, UTC.
+    pub fn eventtime(&self) -> i64 {
+        self.columns.time[self.row]
     }
 
     /// The values of [`Event::FIELDS`].
@@ -64,17 +64,17 @@ impl Event {
 
     /// The length of each of [`Event::FIELDS`] (0 for a null).
     pub(crate) fn lens(&self) -> [usize; 8] {
-        let mut start = 0;
-        self.ends.map(|end| {
-            let n = end - start;
-            start = end;
-            n as usize
-        })
+        self.fields().map(|f| f.map_or(0, str::len))
     }
 
     fn field(&self, i: usize) -> Option<&str> {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        (self.present & (1 << i) != 0).then(|| &self.text[start..self.ends[i] as usize])
+        let a = &self.columns.text[i];
+        a.is_valid(self.row).then(|| a.value(self.row))
+    }
+
+    /// Whether `other` is this event, read once (not merely equal to it).
+    pub(crate) fn same(&self, other: &Event) -> bool {
+        Arc::ptr_eq(&self.columns, &other.columns) && self.row == other.row
     }
 
     pub fn eventid(&self) -> Option<&str> {
@@ -104,11 +104,26 @@ impl Event {
     }
 }
 
+impl Default for Event {
+    fn default() -> Event {
+        Event::new(0, [None; 8])
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.same(other)
+            || (self.eventtime() == other.eventtime() && self.fields() == other.fields())
+    }
+}
+
+impl Eq for Event {}
+
 /// By time, then the fields in order (a missing one first).
 impl Ord for Event {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.eventtime
-            .cmp(&other.eventtime)
+        self.eventtime()
+            .cmp(&other.eventtime())
             .then_with(|| self.fields().cmp(&other.fields()))
     }
 }
@@ -122,7 +137,7 @@ impl PartialOrd for Event {
 impl std::fmt::Debug for Event {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut d = f.debug_struct("Event");
-        d.field("eventtime", &self.eventtime);
+        d.field("eventtime", &self.eventtime());
         for (name, v) in Event::FIELDS.iter().zip(self.fields()) {
             d.field(name, &v);
         }
@@ -130,12 +145,8 @@ impl std::fmt::Debug for Event {
     }
 }
 
-/// The event columns of a result, read by row: only the events a rule found are made (a
-/// scan of a whole lake reads millions that none did).
-pub(crate) struct EventColumns {
-    time: arrow::array::TimestampMicrosecondArray,
-    text: Vec<arrow::array::StringViewArray>,
-}
+/// The event columns of a result, whose rows are events.
+pub(crate) struct EventColumns(Arc<Columns>);
 
 impl EventColumns {
     pub(crate) fn new(b: &RecordBatch) -> Result<EventColumns> {
@@ -145,22 +156,37 @@ impl EventColumns {
                 .column_by_name(c)
                 .ok_or_else(|| Error::Usage(format!("query result has no column {c}")))?;
             // Views of the same bytes, whatever the string type read.
-            text.push(cast(a, &DataType::Utf8View)?.as_string_view().clone());
+            text.push(compact(cast(a, &DataType::Utf8View)?.as_string_view()));
         }
-        Ok(EventColumns {
-            time: micros(b, "eventtime")?,
-            text,
-        })
+        Ok(EventColumns(Arc::new(Columns {
+            time: micros(b, "eventtime")?.values().clone(),
+            text: text.try_into().expect("eight fields"),
+        })))
     }
 
-    pub(crate) fn event(&self, row: usize) -> Arc<Event> {
-        Arc::new(Event::new(
-            self.time.value(row),
-            std::array::from_fn(|i| {
-                let a = &self.text[i];
-                a.is_valid(row).then(|| a.value(row))
-            }),
-        ))
+    pub(crate) fn event(&self, row: usize) -> Event {
+        Event {
+            columns: self.0.clone(),
+            row,
+        }
+    }
+}
+
+/// The array, or a copy of only its rows' text when its buffers hold much more: a batch's
+/// columns can be views into the text of every event the scan read, not only those found,
+/// and the events found are kept until printed.
+fn compact(a: &StringViewArray) -> StringViewArray {
+    let held: usize = a.data_buffers().iter().map(|b| b.len()).sum();
+    let used: usize = a
+        .views()
+        .iter()
+        .map(|v| *v as u32 as usize)
+        .filter(|len| *len > 12)
+        .sum();
+    if held > 2 * used + (64 << 10) {
+        a.gc()
+    } else {
+        a.clone()
     }
 }
 
@@ -197,5 +223,61 @@ mod tests {
             Event::new(1, [Some(""), None, None, None, None, None, None, None]),
             Event::new(1, [None; 8])
         );
+    }
+
+    #[test]
+    fn events_are_read_in_place_and_keep_only_their_rows_text() {
+        use arrow::array::{ArrayRef, TimestampMicrosecondArray};
+        use arrow::datatypes::{Field, Schema, TimeUnit};
+        // A result's rows whose text views point into a buffer of many more events'
+        // (as a filtered scan's can): the few kept hold only their own text.
+        let long = |i: usize| format!("arn:aws:iam::111122223333:user/someone-{i:06}");
+        let all: Vec<String> = (0..20_000).map(long).collect();
+        let read = StringViewArray::from_iter_values(all.iter());
+        let kept = arrow::compute::take(
+            &read,
+            &arrow::array::UInt32Array::from(vec![7, 19_999]),
+            None,
+        )
+        .unwrap();
+        let mut fields = vec![Field::new(
+            "eventtime",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        )];
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(TimestampMicrosecondArray::from(vec![5, 3]))];
+        for (i, name) in Event::FIELDS.iter().enumerate() {
+            let ty = if i == 0 {
+                DataType::Utf8
+            } else {
+                DataType::Utf8View
+            };
+            fields.push(Field::new(*name, ty, true));
+            cols.push(match i {
+                5 => kept.clone(),
+                // Another string type, read as views.
+                0 => Arc::new(arrow::array::StringArray::from(vec![Some("id-a"), None])),
+                _ => Arc::new(StringViewArray::from(vec![Some("x"), Some("")])),
+            });
+        }
+        let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+        let events = EventColumns::new(&b).unwrap();
+        let (a, z) = (events.event(0), events.event(1));
+        assert_eq!(
+            (a.eventtime(), a.eventid(), a.principal(), a.region()),
+            (5, Some("id-a"), Some(long(7).as_str()), Some("x"))
+        );
+        assert_eq!(
+            (z.eventtime(), z.eventid(), z.principal(), z.region()),
+            (3, None, Some(long(19_999).as_str()), Some(""))
+        );
+        let held: usize = events.0.text[5]
+            .data_buffers()
+            .iter()
+            .map(|b| b.len())
+            .sum();
+        assert!(held < 1024, "{held} bytes held for two principals");
+        assert!(a.same(&events.event(0)) && !a.same(&z) && z < a);
+        assert!(a == Event::new(5, a.fields()) && !a.same(&Event::new(5, a.fields())));
     }
 }

@@ -25,7 +25,7 @@ use crate::rules::{Rule, level_rank};
 pub struct Finding {
     pub rule: Arc<Rule>,
     /// Shared by the findings of one event.
-    pub event: Arc<Event>,
+    pub event: Event,
     /// A correlation's group and window; `None` for a detection's finding. Boxed: findings
     /// are counted in millions and sorted, and all but a correlation's have none (a finding
     /// is 24 bytes instead of 64).
@@ -43,7 +43,7 @@ pub struct Correlated {
 
 impl Finding {
     /// A detection rule's finding.
-    pub fn detected(rule: Arc<Rule>, event: Arc<Event>) -> Finding {
+    pub fn detected(rule: Arc<Rule>, event: Event) -> Finding {
         Finding {
             rule,
             event,
@@ -153,7 +153,7 @@ fn event_columns(findings: &[&Finding]) -> Vec<ArrayRef> {
         for (b, v) in text.iter_mut().zip(vals(f)) {
             b.append_option(v);
         }
-        times[0].append_value(f.event.eventtime);
+        times[0].append_value(f.event.eventtime());
         times[1].append_option(f.window().map(|w| w.0));
         times[2].append_option(f.window().map(|w| w.1));
     }
@@ -304,7 +304,7 @@ fn render_events(
         // The findings of one event are together; a correlation's differ by group.
         let same = events
             .last()
-            .is_some_and(|p| Arc::ptr_eq(&p.event, &f.event) && p.correlated == f.correlated);
+            .is_some_and(|p| p.event.same(&f.event) && p.correlated == f.correlated);
         if !same {
             events.push(f);
         }
@@ -398,7 +398,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;font-size:13px}\
             title = esc(&f.rule.title),
             id = esc(&f.rule.id),
             author = esc(&f.rule.author),
-            t = time(e.eventtime),
+            t = time(e.eventtime()),
             src = o(e.eventsource()),
             name = o(e.eventname()),
             acct = o(e.account()),

@@ -110,7 +110,7 @@ fn key(f: &Finding) -> Key {
     (
         f.rule.id.clone(),
         f.event.eventid().map(str::to_owned),
-        f.window().map_or(f.event.eventtime, |w| w.0),
+        f.window().map_or(f.event.eventtime(), |w| w.0),
         f.group().map(str::to_owned),
     )
 }

@@ -141,7 +141,7 @@ async fn compare(rule_dirs: &[PathBuf], sources: Vec<String>, expect_rules: Opti
             (
                 f.rule.id.clone(),
                 f.event.eventid().map(str::to_owned),
-                f.event.eventtime,
+                f.event.eventtime(),
             )
         })
         .collect();

@@ -22,7 +22,7 @@ pub struct Hits {
 struct Hit {
     time: i64,
     id: u128,
-    event: Arc<Event>,
+    event: Event,
     /// Its rules in `rules`.
     start: u32,
     end: u32,
@@ -48,11 +48,11 @@ fn id_key(id: Option<&str>) -> u128 {
 
 impl Hits {
     /// An event and the numbers of the rules it matched.
-    pub fn add(&mut self, event: Arc<Event>, rules: &[u32]) {
+    pub fn add(&mut self, event: Event, rules: &[u32]) {
         let start = self.rules.len() as u32;
         self.rules.extend_from_slice(rules);
         self.events.push(Hit {
-            time: event.eventtime,
+            time: event.eventtime(),
             id: id_key(event.eventid()),
             event,
             start,
@@ -156,16 +156,12 @@ mod tests {
     #[test]
     fn findings_sort_by_event_then_rule_whatever_order_they_came_in() {
         let rules = rules(&["r3", "r1", "r2"]);
-        let event = |t: i64, id: &str| {
-            Arc::new(Event::new(
-                t,
-                [Some(id), None, None, None, None, None, None, None],
-            ))
-        };
+        let event =
+            |t: i64, id: &str| Event::new(t, [Some(id), None, None, None, None, None, None, None]);
         // Two events at one time, and one event made twice (a correlation's copy).
         let (a, b, c) = (event(5, "b"), event(5, "a"), event(1, "z"));
         let b_again = event(5, "a");
-        let f = |e: &Arc<Event>, r: usize, window: Option<(i64, i64)>| Finding {
+        let f = |e: &Event, r: usize, window: Option<(i64, i64)>| Finding {
             rule: rules[r].clone(),
             event: e.clone(),
             correlated: window.map(|window| {
@@ -186,7 +182,7 @@ mod tests {
         ];
         let key = |f: &Finding| {
             (
-                f.event.eventtime,
+                f.event.eventtime(),
                 f.event.eventid().unwrap().to_owned(),
                 f.rule.id.clone(),
                 f.window(),
@@ -217,10 +213,7 @@ mod tests {
     fn hits_make_the_findings_in_the_order_a_sort_gives() {
         let rules = rules(&["r3", "r1", "r2", "r0"]);
         let event = |t: i64, id: Option<&str>, name: &str| {
-            Arc::new(Event::new(
-                t,
-                [id, None, Some(name), None, None, None, None, None],
-            ))
+            Event::new(t, [id, None, Some(name), None, None, None, None, None])
         };
         // Ids that tie on their first 16 bytes, no id, an empty id, one event read twice
         // (equal, apart), and times out of order.
@@ -244,7 +237,7 @@ mod tests {
                     .map(|r| Finding::detected(rules[*r as usize].clone(), e.clone())),
             );
         }
-        let key = |f: &Finding| ((*f.event).clone(), f.rule.id.clone());
+        let key = |f: &Finding| (f.event.clone(), f.rule.id.clone());
         let got: Vec<_> = hits.findings(&rules).iter().map(key).collect();
         let want: Vec<_> = sorted(made.clone()).iter().map(key).collect();
         assert_eq!(got.len(), made.len());
@@ -257,14 +250,12 @@ mod tests {
     #[test]
     fn merged_lists_keep_the_order() {
         let rules = rules(&["r1", "r2"]);
-        let f = |t: i64, r: usize| {
-            Finding::detected(rules[r].clone(), Arc::new(Event::new(t, [None; 8])))
-        };
+        let f = |t: i64, r: usize| Finding::detected(rules[r].clone(), Event::new(t, [None; 8]));
         let a = vec![f(1, 0), f(4, 1), f(9, 0)];
         let b = vec![f(0, 1), f(4, 0), f(10, 1)];
         let got: Vec<_> = merged(a, b)
             .iter()
-            .map(|f| (f.event.eventtime, f.rule.id.clone()))
+            .map(|f| (f.event.eventtime(), f.rule.id.clone()))
             .collect();
         let want: Vec<_> = [
             (0, "r2"),
