@@ -62,11 +62,6 @@ impl Event {
         std::array::from_fn(|i| self.field(i))
     }
 
-    /// The length of each of [`Event::FIELDS`] (0 for a null).
-    pub(crate) fn lens(&self) -> [usize; 8] {
-        self.fields().map(|f| f.map_or(0, str::len))
-    }
-
     fn field(&self, i: usize) -> Option<&str> {
         let a = &self.columns.text[i];
         a.is_valid(self.row).then(|| a.value(self.row))
@@ -172,6 +167,30 @@ impl EventColumns {
     }
 }
 
+/// The text fields of `events` as columns, in the order of [`Event::FIELDS`]: views of
+/// the text they were read from, not copies of it.
+pub(crate) fn text_columns<'a>(
+    events: impl Iterator<Item = &'a Event>,
+) -> Result<Vec<arrow::array::ArrayRef>> {
+    let mut sources: Vec<&Columns> = Vec::new();
+    let mut number: ahash::AHashMap<*const Columns, usize> = ahash::AHashMap::new();
+    let mut rows: Vec<(usize, usize)> = Vec::new();
+    for e in events {
+        let n = *number.entry(Arc::as_ptr(&e.columns)).or_insert_with(|| {
+            sources.push(&e.columns);
+            sources.len() - 1
+        });
+        rows.push((n, e.row));
+    }
+    (0..Event::FIELDS.len())
+        .map(|f| {
+            let arrays: Vec<&dyn Array> =
+                sources.iter().map(|c| &c.text[f] as &dyn Array).collect();
+            Ok(arrow::compute::interleave(&arrays, &rows)?)
+        })
+        .collect()
+}
+
 /// The array, or a copy of only its rows' text when its buffers hold much more: a batch's
 /// columns can be views into the text of every event the scan read, not only those found,
 /// and the events found are kept until printed.
@@ -208,7 +227,6 @@ mod tests {
         ];
         let e = Event::new(42, fields);
         assert_eq!(e.fields(), fields);
-        assert_eq!(e.lens(), fields.map(|f| f.map_or(0, str::len)));
         assert_eq!(
             (e.eventid(), e.eventsource(), e.eventname(), e.principal()),
             (Some("id-1"), None, Some(""), fields[5])

@@ -3,12 +3,13 @@
 //! keep it) and what identifies the event. Printed in any of the query crate's formats, or
 //! as an HTML page with a summary by level and by ATT&CK tactic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, DictionaryArray, RecordBatch, StringBuilder, TimestampMicrosecondBuilder, UInt32Array,
+    ArrayRef, DictionaryArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+    UInt32Array,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, UInt32Type};
@@ -75,13 +76,13 @@ const RULE_COLUMNS: [&str; 7] = [
 
 /// The columns of a finding, in order.
 pub fn schema() -> SchemaRef {
-    columns(DataType::Utf8)
+    columns(DataType::Utf8, DataType::Utf8)
 }
 
 /// [`schema`] with the rule's columns of type `rule_text`.
-fn columns(rule_text: DataType) -> SchemaRef {
+fn columns(rule_text: DataType, event_text: DataType) -> SchemaRef {
     let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let s = |n: &str| Field::new(n, DataType::Utf8, true);
+    let s = |n: &str| Field::new(n, event_text.clone(), true);
     let mut fields: Vec<Field> = RULE_COLUMNS
         .iter()
         .map(|n| Field::new(*n, rule_text.clone(), true))
@@ -96,7 +97,7 @@ fn columns(rule_text: DataType) -> SchemaRef {
         s("principal"),
         s("sourceipaddress"),
         s("sourceobject"),
-        s("group"),
+        Field::new("group", DataType::Utf8, true),
         Field::new("window_start", ts(), true),
         Field::new("window_end", ts(), true),
     ]);
@@ -119,54 +120,37 @@ fn rule_values(r: &Rule) -> [String; 7] {
 /// The findings as one batch of [`schema`]: the printed batch, its rule columns as text.
 pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch> {
     let printed = RuleTable::new(findings).batch(findings)?;
-    let mut cols = printed.columns().to_vec();
-    for c in &mut cols[..RULE_COLUMNS.len()] {
-        *c = cast(c, &DataType::Utf8)?;
-    }
-    Ok(RecordBatch::try_new(schema(), cols)?)
+    let schema = schema();
+    let cols = printed
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema, cols)?)
 }
 
 /// The columns after the rule's: the event's, the group's and the window's.
-fn event_columns(findings: &[&Finding]) -> Vec<ArrayRef> {
-    fn vals(f: &Finding) -> [Option<&str>; 9] {
-        let [a, b, c, d, e, g, h, i] = f.event.fields();
-        [a, b, c, d, e, g, h, i, f.group()]
-    }
-    // Sized up front: grown by doubling, the builders' copies and page faults cost as much
-    // as the text they hold. (From the fields' lengths: reading their text twice was a
-    // twelfth of printing the benchmark's findings.)
-    let mut bytes = [0usize; 9];
-    for f in findings {
-        for (n, len) in bytes.iter_mut().zip(f.event.lens()) {
-            *n += len;
-        }
-        bytes[8] += f.group().map_or(0, str::len);
-    }
-    let mut text: Vec<StringBuilder> = bytes
-        .iter()
-        .map(|n| StringBuilder::with_capacity(findings.len(), *n))
-        .collect();
-    let mut times: Vec<TimestampMicrosecondBuilder> = (0..3)
-        .map(|_| TimestampMicrosecondBuilder::with_capacity(findings.len()).with_timezone("UTC"))
-        .collect();
-    for f in findings {
-        for (b, v) in text.iter_mut().zip(vals(f)) {
-            b.append_option(v);
-        }
-        times[0].append_value(f.event.eventtime());
-        times[1].append_option(f.window().map(|w| w.0));
-        times[2].append_option(f.window().map(|w| w.1));
-    }
-    let mut ts = times
-        .into_iter()
-        .map(|mut b| Arc::new(b.finish()) as ArrayRef);
-    let mut cols: Vec<ArrayRef> = vec![ts.next().expect("eventtime")];
-    cols.extend(
-        text.into_iter()
-            .map(|mut b| Arc::new(b.finish()) as ArrayRef),
-    );
-    cols.extend(ts);
-    cols
+fn event_columns(findings: &[&Finding]) -> Result<Vec<ArrayRef>> {
+    let time = |t: Vec<Option<i64>>| {
+        Arc::new(TimestampMicrosecondArray::from(t).with_timezone("UTC")) as ArrayRef
+    };
+    let mut cols = vec![time(
+        findings.iter().map(|f| Some(f.event.eventtime())).collect(),
+    )];
+    cols.extend(crate::event::text_columns(
+        findings.iter().map(|f| &f.event),
+    )?);
+    cols.push(Arc::new(StringArray::from_iter(
+        findings.iter().map(|f| f.group()),
+    )));
+    cols.push(time(
+        findings.iter().map(|f| f.window().map(|w| w.0)).collect(),
+    ));
+    cols.push(time(
+        findings.iter().map(|f| f.window().map(|w| w.1)).collect(),
+    ));
+    Ok(cols)
 }
 
 /// The rules of a run's findings, for printing: each rule's values once, which a printed
@@ -174,13 +158,13 @@ fn event_columns(findings: &[&Finding]) -> Vec<ArrayRef> {
 /// path into every finding. Those are most of a finding's text: on the benchmark's 2.4M
 /// findings, copying them was a fifth of `detect`'s time.
 struct RuleTable {
-    index: HashMap<*const Rule, u32>,
+    index: ahash::AHashMap<*const Rule, u32>,
     values: Vec<ArrayRef>,
 }
 
 impl RuleTable {
     fn new(findings: &[Finding]) -> RuleTable {
-        let mut index: HashMap<*const Rule, u32> = HashMap::new();
+        let mut index: ahash::AHashMap<*const Rule, u32> = ahash::AHashMap::new();
         let mut text: Vec<StringBuilder> = (0..7).map(|_| StringBuilder::new()).collect();
         for f in findings {
             let next = index.len() as u32;
@@ -212,7 +196,10 @@ impl RuleTable {
                 v.clone(),
             )?));
         }
-        cols.extend(event_columns(&findings.iter().collect::<Vec<_>>()));
+        cols.extend(
+            event_columns(&findings.iter().collect::<Vec<_>>())
+                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
+        );
         RecordBatch::try_new(print_schema(), cols)
     }
 
@@ -228,12 +215,13 @@ impl RuleTable {
     }
 }
 
-/// [`schema`] as printed: the rule's columns are dictionaries (their text is the same).
+/// [`schema`] as printed: the rule's columns are dictionaries, the event's text views of the
+/// text it was read from (the same text).
 fn print_schema() -> SchemaRef {
-    columns(DataType::Dictionary(
-        Box::new(DataType::UInt32),
-        Box::new(DataType::Utf8),
-    ))
+    columns(
+        DataType::Dictionary(Box::new(DataType::UInt32), Box::new(DataType::Utf8)),
+        DataType::Utf8View,
+    )
 }
 
 /// Findings per printed batch.
@@ -253,7 +241,7 @@ pub fn write(findings: &[Finding], format: OutputFormat, out: &mut dyn Write) ->
     // threads that take the batches in turn while this one writes them in order (rendering
     // is most of the work: 1.1 s of 1.2 s printing the benchmark's findings on one thread).
     let rule_parts = format.parts(&rules.rules_batch()?)?;
-    let all = schema();
+    let all = print_schema();
     let event_schema =
         Arc::new(all.project(&(RULE_COLUMNS.len()..all.fields().len()).collect::<Vec<_>>())?);
     let mut w = PartsWriter::new(format, &all, out)?;
@@ -310,7 +298,7 @@ fn render_events(
         }
         which.push(events.len() - 1);
     }
-    let batch = RecordBatch::try_new(schema.clone(), event_columns(&events))?;
+    let batch = RecordBatch::try_new(schema.clone(), event_columns(&events)?)?;
     Ok((format.parts(&batch)?, which))
 }
 
