@@ -14,6 +14,9 @@ use rsigma_parser::{DetectionItem, Modifier, SigmaString, SigmaValue, SpecialCha
 
 use crate::value::{Val, Values, is_null};
 
+mod pattern;
+use pattern::Pattern;
+
 /// How a string test anchors its needle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StrOp {
@@ -46,7 +49,7 @@ pub enum Test {
         cased: bool,
     },
     /// A string with wildcards, or a `|re` regular expression.
-    Regex(Regex),
+    Regex(Pattern),
     Num(NumOp, f64),
     /// A YAML boolean: a JSON boolean, or the strings true/false, 1/0, yes/no.
     Bool(bool),
@@ -398,6 +401,16 @@ fn compile_value(v: &SigmaValue, m: &Mods) -> Result<Test, String> {
     }
     if m.re {
         let pattern = plain(v)?;
+        // The same syntax as the regex crate parses (with the same flags), for the text
+        // every match requires; none if it cannot be read (the regex's error is the one to
+        // report).
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(m.re_i)
+            .multi_line(m.re_m)
+            .dot_matches_new_line(m.re_s)
+            .build()
+            .parse(&pattern)
+            .ok();
         let re = RegexBuilder::new(&pattern)
             .case_insensitive(m.re_i)
             .multi_line(m.re_m)
@@ -412,7 +425,7 @@ fn compile_value(v: &SigmaValue, m: &Mods) -> Result<Test, String> {
                     .join(" ");
                 format!("bad regular expression {pattern:?}: {e}")
             })?;
-        return Ok(Test::Regex(re));
+        return Ok(Test::Regex(Pattern::new(re, hir.as_ref())));
     }
     if m.cidr {
         return Ok(Test::Cidr(Cidr::parse(&plain(v)?)?));
@@ -511,8 +524,9 @@ fn sigma_string(s: &SigmaString, op: StrOp, cased: bool) -> Result<Test, String>
     if matches!(op, StrOp::Equals | StrOp::EndsWith) {
         pattern.push('$');
     }
+    let hir = regex_syntax::Parser::new().parse(&pattern).ok();
     Regex::new(&pattern)
-        .map(Test::Regex)
+        .map(|re| Test::Regex(Pattern::new(re, hir.as_ref())))
         .map_err(|e| format!("value {:?}: {e}", s.original))
 }
 
