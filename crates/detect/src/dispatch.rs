@@ -6,7 +6,7 @@
 //! those, the services) its condition requires, lower case; an event is tested only against
 //! the rules filed under its own name and service, plus the rules that name neither. The
 //! conditions are the compiled rules' [`Pred`]s over the same items and tests as the SQL
-//! predicates, so the two cannot mean different things. Rows are evaluated a [`Chunk`] of
+//! predicates, so the two cannot mean different things. Rows are evaluated a `Chunk` of
 //! one call at a time, not one by one.
 
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
 //! The event a finding is about: its time and the fields that identify it, read in place
-//! from the columns of the scan's batch it was found in ([`EventColumns`]).
+//! from the columns of the scan's batch it was found in (`EventColumns`).
 
 use std::sync::Arc;
 
