@@ -158,17 +158,23 @@ fn event_columns(findings: &[&Finding]) -> Result<Vec<ArrayRef>> {
 /// path into every finding. Those are most of a finding's text: on the benchmark's 2.4M
 /// findings, copying them was a fifth of `detect`'s time.
 struct RuleTable {
-    index: ahash::AHashMap<*const Rule, u32>,
+    /// A rule's number by [`key`].
+    index: ahash::AHashMap<usize, u32>,
     values: Vec<ArrayRef>,
+}
+
+/// What tells a run's rules apart: its address (a run's rules are loaded once).
+fn key(rule: &Arc<Rule>) -> usize {
+    Arc::as_ptr(rule) as usize
 }
 
 impl RuleTable {
     fn new(findings: &[Finding]) -> RuleTable {
-        let mut index: ahash::AHashMap<*const Rule, u32> = ahash::AHashMap::new();
+        let mut index: ahash::AHashMap<usize, u32> = ahash::AHashMap::new();
         let mut text: Vec<StringBuilder> = (0..7).map(|_| StringBuilder::new()).collect();
         for f in findings {
             let next = index.len() as u32;
-            index.entry(Arc::as_ptr(&f.rule)).or_insert_with(|| {
+            index.entry(key(&f.rule)).or_insert_with(|| {
                 for (b, v) in text.iter_mut().zip(rule_values(&f.rule)) {
                     b.append_value(v);
                 }
@@ -186,9 +192,8 @@ impl RuleTable {
 
     /// A batch of [`print_schema`].
     fn batch(&self, findings: &[Finding]) -> std::result::Result<RecordBatch, ArrowError> {
-        let keys = UInt32Array::from_iter_values(
-            findings.iter().map(|f| self.index[&Arc::as_ptr(&f.rule)]),
-        );
+        let keys =
+            UInt32Array::from_iter_values(findings.iter().map(|f| self.index[&key(&f.rule)]));
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(19);
         for v in &self.values {
             cols.push(Arc::new(DictionaryArray::<UInt32Type>::try_new(
@@ -211,7 +216,7 @@ impl RuleTable {
     }
 
     fn number(&self, f: &Finding) -> usize {
-        self.index[&Arc::as_ptr(&f.rule)] as usize
+        self.index[&key(&f.rule)] as usize
     }
 }
 
@@ -252,10 +257,13 @@ pub fn write(findings: &[Finding], format: OutputFormat, out: &mut dyn Write) ->
         for t in 0..threads {
             let (tx, rx) = std::sync::mpsc::sync_channel(2);
             rendered.push(rx);
-            let (chunks, event_schema) = (&chunks, &event_schema);
+            let (chunks, event_schema, rules) = (&chunks, &event_schema, &rules);
             s.spawn(move || {
                 for chunk in chunks.iter().skip(t).step_by(threads) {
-                    let r = render_events(chunk, format, event_schema);
+                    let r = render_events(chunk, format, event_schema).map(|(parts, which)| {
+                        let numbers: Vec<usize> = chunk.iter().map(|f| rules.number(f)).collect();
+                        (parts, which, numbers)
+                    });
                     let failed = r.is_err();
                     // A closed channel: the writer stopped (a closed pipe, say).
                     if tx.send(r).is_err() || failed {
@@ -264,13 +272,13 @@ pub fn write(findings: &[Finding], format: OutputFormat, out: &mut dyn Write) ->
                 }
             });
         }
-        for (i, chunk) in chunks.iter().enumerate() {
+        for i in 0..chunks.len() {
             let Ok(r) = rendered[i % threads].recv() else {
                 break;
             };
-            let (event_parts, which) = r?;
-            for (f, e) in chunk.iter().zip(&which) {
-                w.row(&[rule_parts.get(rules.number(f)), event_parts.get(*e)])?;
+            let (event_parts, which, numbers) = r?;
+            for (r, e) in numbers.iter().zip(&which) {
+                w.row(&[rule_parts.get(*r), event_parts.get(*e)])?;
             }
         }
         Ok(())

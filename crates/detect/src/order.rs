@@ -97,33 +97,42 @@ impl Hits {
             }
             bounds[p] = b;
         }
+        // The first range's vector has room for all the findings, so that only the others'
+        // are copied (and their memory faulted in) twice.
+        let total = self.rules.len();
         let (hits, order) = (&self, (&rank[..], &by_id[..], rules));
         let made: Vec<Vec<Finding>> = std::thread::scope(|s| {
             let handles: Vec<_> = bounds
                 .windows(2)
-                .map(|w| s.spawn(move || hits.made(w[0]..w[1], order)))
+                .enumerate()
+                .map(|(p, w)| {
+                    let room = if p == 0 { total } else { 0 };
+                    s.spawn(move || hits.made(w[0]..w[1], order, room))
+                })
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("a thread making findings panicked"))
                 .collect()
         });
-        let mut out = Vec::with_capacity(self.rules.len());
+        let mut made = made.into_iter();
+        let mut out = made.next().unwrap_or_default();
         for m in made {
             out.extend(m);
         }
         out
     }
 
-    /// The findings of the sorted events of `range`; `rank` orders the rules by id, `by_id`
-    /// is each rule's place in it.
+    /// The findings of the sorted events of `range`, in a vector with room for `room`;
+    /// `rank` orders the rules by id, `by_id` is each rule's place in it.
     fn made(
         &self,
         range: std::ops::Range<usize>,
         (rank, by_id, rules): (&[u32], &[u32], &[Arc<Rule>]),
+        room: usize,
     ) -> Vec<Finding> {
         let events = &self.events[..range.end];
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(room);
         // (rank, event) of a run of equal events (one event read twice).
         let mut group: Vec<(u32, usize)> = Vec::new();
         let mut i = range.start;
