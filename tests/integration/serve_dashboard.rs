@@ -130,13 +130,23 @@ fn serve_dashboard_panels_count_what_their_links_select() {
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples");
     ingest_ok(&lake, &[&samples], &[]);
     let server = start_server(&lake, &[]);
-    let (since, until) = ("2024-03-01T00:00:00Z", "2024-03-04T00:00:00Z");
-    let window = query_string(&[("since", since), ("until", until)]);
-    let d = get(&server, &format!("/api/dashboard?{window}"));
+    let window = ("2024-03-01T00:00:00Z", "2024-03-04T00:00:00Z");
+    let d = get(&server, &format!("/api/dashboard?{}", window_query(window)));
     assert_eq!(d.status, 200, "{}", d.text());
     let d = d.json();
+    totals_agree_with_sql(&lake, &d, window);
+    panel_rows_count_what_they_link_to(&server, &d, window);
+    findings_agree_with_detect(&server, &lake, window);
+}
+
+fn window_query((since, until): (&str, &str)) -> String {
+    query_string(&[("since", since), ("until", until)])
+}
+
+/// The dashboard's events, errors and histogram are SQL's counts of the window.
+fn totals_agree_with_sql(lake: &Path, d: &Value, (since, until): (&str, &str)) {
     let total: Value = serde_json::from_str(&sql(
-        &lake,
+        lake,
         &format!(
             "SELECT count(*) AS n, count(errorcode) AS e FROM cloudtrail WHERE eventtime >= '{since}' AND eventtime < '{until}'"
         ),
@@ -153,6 +163,11 @@ fn serve_dashboard_panels_count_what_their_links_select() {
         .map(|b| b[1].as_i64().unwrap())
         .sum();
     assert_eq!(json!(histogram), total[0]["n"]);
+}
+
+/// Each panel row's count is the number of events its link to Event history selects (for
+/// the sign-ins panel, whose rows split one link, their sum).
+fn panel_rows_count_what_they_link_to(server: &Server, d: &Value, (since, until): (&str, &str)) {
     let count = |filters: &serde_json::Map<String, Value>| -> Value {
         let mut pairs = vec![
             ("since".to_owned(), since.to_owned()),
@@ -167,7 +182,7 @@ fn serve_dashboard_panels_count_what_their_links_select() {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        get(&server, &format!("/api/events/count?{}", query_string(&p))).json()["events"].clone()
+        get(server, &format!("/api/events/count?{}", query_string(&p))).json()["events"].clone()
     };
     let mut checked = 0;
     for panel in d["panels"].as_array().unwrap() {
@@ -207,8 +222,11 @@ fn serve_dashboard_panels_count_what_their_links_select() {
         }
     }
     assert!(checked > 30, "{checked} rows checked");
-    // Findings of the shipped Sigma rules agree with `trailsql detect` over the same window.
-    let f = get(&server, &format!("/api/findings?{window}")).json();
+}
+
+/// Findings of the shipped Sigma rules agree with `trailsql detect` over the same window.
+fn findings_agree_with_detect(server: &Server, lake: &Path, window: (&str, &str)) {
+    let f = get(server, &format!("/api/findings?{}", window_query(window))).json();
     assert_eq!(f["source"], "rules");
     let root_rule = "c1f5881f-08ac-5930-ba70-5bda272c6dc9"; // crates/detect/rules/cis-root-account-usage.yml
     let root = f["findings"]
@@ -219,9 +237,9 @@ fn serve_dashboard_panels_count_what_their_links_select() {
         .unwrap();
     let o = bin()
         .arg("--lake")
-        .arg(&lake)
+        .arg(lake)
         .args([
-            "detect", "--since", since, "--until", until, "--format", "json",
+            "detect", "--since", window.0, "--until", window.1, "--format", "json",
         ])
         .output()
         .unwrap();
