@@ -171,7 +171,7 @@ impl EventColumns {
 /// the text they were read from, not copies of it.
 pub(crate) fn text_columns<'a>(
     events: impl Iterator<Item = &'a Event>,
-) -> Result<Vec<arrow::array::ArrayRef>> {
+) -> std::result::Result<Vec<arrow::array::ArrayRef>, arrow::error::ArrowError> {
     let mut sources: Vec<&Columns> = Vec::new();
     let mut number: ahash::AHashMap<*const Columns, usize> = ahash::AHashMap::new();
     let mut rows: Vec<(usize, usize)> = Vec::new();
@@ -186,7 +186,7 @@ pub(crate) fn text_columns<'a>(
         .map(|f| {
             let arrays: Vec<&dyn Array> =
                 sources.iter().map(|c| &c.text[f] as &dyn Array).collect();
-            Ok(arrow::compute::interleave(&arrays, &rows)?)
+            arrow::compute::interleave(&arrays, &rows)
         })
         .collect()
 }
@@ -196,13 +196,7 @@ pub(crate) fn text_columns<'a>(
 /// and the events found are kept until printed.
 fn compact(a: &StringViewArray) -> StringViewArray {
     let held: usize = a.data_buffers().iter().map(|b| b.len()).sum();
-    let used: usize = a
-        .views()
-        .iter()
-        .map(|v| *v as u32 as usize)
-        .filter(|len| *len > 12)
-        .sum();
-    if held > 2 * used + (64 << 10) {
+    if held > 2 * a.total_buffer_bytes_used() + (64 << 10) {
         a.gc()
     } else {
         a.clone()

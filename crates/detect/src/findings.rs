@@ -79,7 +79,8 @@ pub fn schema() -> SchemaRef {
     columns(DataType::Utf8, DataType::Utf8)
 }
 
-/// [`schema`] with the rule's columns of type `rule_text`.
+/// [`schema`] with the rule's columns of type `rule_text` and the event's text columns of
+/// type `event_text`.
 fn columns(rule_text: DataType, event_text: DataType) -> SchemaRef {
     let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let s = |n: &str| Field::new(n, event_text.clone(), true);
@@ -117,7 +118,7 @@ fn rule_values(r: &Rule) -> [String; 7] {
     ]
 }
 
-/// The findings as one batch of [`schema`]: the printed batch, its rule columns as text.
+/// The findings as one batch of [`schema`]: the printed batch, cast to its types.
 pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch> {
     let printed = RuleTable::new(findings).batch(findings)?;
     let schema = schema();
@@ -131,7 +132,7 @@ pub fn to_batch(findings: &[Finding]) -> Result<RecordBatch> {
 }
 
 /// The columns after the rule's: the event's, the group's and the window's.
-fn event_columns(findings: &[&Finding]) -> Result<Vec<ArrayRef>> {
+fn event_columns(findings: &[&Finding]) -> std::result::Result<Vec<ArrayRef>, ArrowError> {
     let time = |t: Vec<Option<i64>>| {
         Arc::new(TimestampMicrosecondArray::from(t).with_timezone("UTC")) as ArrayRef
     };
@@ -201,10 +202,7 @@ impl RuleTable {
                 v.clone(),
             )?));
         }
-        cols.extend(
-            event_columns(&findings.iter().collect::<Vec<_>>())
-                .map_err(|e| ArrowError::ExternalError(Box::new(e)))?,
-        );
+        cols.extend(event_columns(&findings.iter().collect::<Vec<_>>())?);
         RecordBatch::try_new(print_schema(), cols)
     }
 

@@ -381,8 +381,8 @@ async fn detected(
     ctx.register_udf(index.udf());
     let sql = query(&call, table, window, &narrow, &spellings);
     let mut stream = trailsql_query::query_stream(ctx, &sql).await?;
-    // Each batch is read as the scan makes it, and only what identifies its events is kept:
-    // the batches' columns hold the text of every event read.
+    // Each batch is read as the scan makes it (not all collected first), and only its
+    // events' columns are kept, for the findings (see `EventColumns`).
     let mut hits = crate::order::Hits::default();
     while let Some(b) = stream.next().await {
         let b = b?;
