@@ -20,7 +20,7 @@ pub mod table;
 
 pub use error::{Error, Result};
 pub use format::OutputFormat;
-pub use parts::{Parts, PartsWriter};
+pub use parts::{Cells, DelimitedParts, Parts, PartsWriter};
 pub use repl::{ReplOptions, default_history, run_repl};
 pub use runner::{
     SqlOptions, SqlSource, parse_param, parse_statements, query, query_stream, query_with,
