@@ -106,8 +106,8 @@ impl RuleIndex {
     pub fn udf(self) -> ScalarUDF {
         ScalarUDF::new_from_impl(SigmaRules {
             index: Arc::new(self),
-            // Volatile, so the optimizer does not push `cardinality(m) > 0` below the
-            // projection that computes `m`: that evaluates every rule twice for each match.
+            // Volatile, so the optimizer never moves or repeats it: a filter on `m` pushed
+            // below the projection computing it evaluated every rule twice for each match.
             signature: Signature::variadic_any(Volatility::Volatile),
         })
     }

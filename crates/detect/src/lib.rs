@@ -3,7 +3,7 @@
 //! Rules are loaded ([`rules`]), each compiled to one SQL boolean over `cloudtrail`
 //! ([`compile`], with fields resolved by [`fields`] and tested by [`matcher`] through the
 //! `sigma_match` function of [`udf`]), all detection rules of a run evaluated in one query
-//! ([`plan`]) through the query crate's runner, correlation rules as grouped queries of
+//! ([`plan`]) in one scan (`scan`) through the query crate's runner, correlation rules as grouped queries of
 //! their own ([`correlation`]), and the matches reported as [`findings`] about an [`event`],
 //! put in order by event and rule ([`order`]).
 
@@ -20,6 +20,7 @@ mod order;
 pub mod plan;
 pub mod rules;
 pub mod run;
+mod scan;
 pub mod udf;
 pub mod value;
 

@@ -3,8 +3,8 @@
 //!
 //! The query's projection holds, per event, the rules it matches (`sigma_rules`, which tests
 //! each event only against the rules filed under its call and service: [`crate::dispatch`]),
-//! and its WHERE keeps the events that match some rule, so the lake is scanned once whatever
-//! the number of rules. When every rule names the calls it is
+//! so the lake is scanned once whatever the number of rules; the events that match none are
+//! dropped as the results are read (`run::matched_events`). When every rule names the calls it is
 //! about (`eventName` / `eventSource` equalities), the WHERE also carries `eventname IN
 //! (...)` (or `eventsource IN`), the lake's leading sort columns, which the scan evaluates
 //! first so the other columns are decoded only for those calls. Sigma compares
@@ -126,9 +126,13 @@ recipientaccountid AS account, awsregion AS region, get_field(useridentity, 'arn
 sourceipaddress, sourceobject";
 
 /// The single-pass query: the event columns and `m`, the numbers of the rules (in the order
-/// given to `call`'s index) each event matches, for the events of `window` (an SQL
-/// condition, or `TRUE`) that match some rule. `spellings` maps each lower-case value of the
-/// narrowing column to its spellings in the lake.
+/// given to `call`'s index) each event matches (none, for many), for the events of `window`
+/// (an SQL condition, or `TRUE`). `spellings` maps each lower-case value of the narrowing
+/// column to its spellings in the lake.
+///
+/// Events that match no rule are not filtered out here: a filter copies every column of the
+/// events it keeps, and over the benchmark's lake, where most events match, that copy was
+/// 0.07 s of a 1.25 s run.
 pub fn query(
     call: &str,
     table: &str,
@@ -160,7 +164,7 @@ pub fn query(
         }
     }
     format!(
-        "SELECT * FROM (SELECT {EVENT_COLUMNS}, {call} AS m FROM {table} WHERE {}) WHERE cardinality(m) > 0",
+        "SELECT {EVENT_COLUMNS}, {call} AS m FROM {table} WHERE {}",
         filter.join(" AND ")
     )
 }

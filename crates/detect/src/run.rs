@@ -12,11 +12,10 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use chrono::{DateTime, Utc};
 use datafusion::prelude::SessionContext;
-use futures::StreamExt;
 use trailsql_query::OutputFormat;
 
 use crate::findings::{self, Correlated, EventColumns, Finding};
-use crate::plan::{Narrowing, Plan, narrowing, query, quote};
+use crate::plan::{Plan, quote};
 use crate::rules::{self, RuleIssue, RuleSet, level_rank};
 use crate::{Error, Result};
 
@@ -345,66 +344,9 @@ pub async fn evaluate_over(
         .iter()
         .filter(|d| !quiet.contains(d.rule.id.as_str()))
         .collect();
-    let findings = detected(ctx, &run, items, table, window).await?;
+    let findings = crate::scan::detected(ctx, &run, items, table, window).await?;
     let correlated = correlated(ctx, plan, table, window).await?;
     Ok(crate::order::merged(findings, correlated))
-}
-
-/// The findings of the detection rules `run`, in order: every rule evaluated in one scan.
-async fn detected(
-    ctx: &SessionContext,
-    run: &[&crate::plan::Planned],
-    items: Arc<Vec<crate::compile::Item>>,
-    table: &str,
-    window: &str,
-) -> Result<Vec<Finding>> {
-    let compiled: Vec<_> = run.iter().map(|d| &d.compiled).collect();
-    if compiled.is_empty() {
-        return Ok(Vec::new());
-    }
-    let narrow = narrowing(&compiled);
-    let spellings = match &narrow {
-        Narrowing::Names(_) => spellings(ctx, table, "eventname", window).await?,
-        Narrowing::Sources(_) => spellings(ctx, table, "eventsource", window).await?,
-        Narrowing::None => BTreeMap::new(),
-    };
-    let index = crate::dispatch::RuleIndex::new(&compiled, items);
-    let call = format!(
-        "{}(eventname, eventsource{})",
-        crate::dispatch::NAME,
-        index
-            .args
-            .iter()
-            .map(|a| format!(", {a}"))
-            .collect::<String>()
-    );
-    ctx.register_udf(index.udf());
-    let sql = query(&call, table, window, &narrow, &spellings);
-    let mut stream = trailsql_query::query_stream(ctx, &sql).await?;
-    // Each batch is read as the scan makes it (not all collected first), and only its
-    // events' columns are kept, for the findings (see `EventColumns`).
-    let mut hits = crate::order::Hits::default();
-    while let Some(b) = stream.next().await {
-        let b = b?;
-        let events = EventColumns::new(&b)?;
-        let m = b
-            .column_by_name("m")
-            .ok_or_else(|| Error::Usage("query lost column m".into()))?
-            .as_list::<i32>();
-        let offsets = m.value_offsets();
-        let rules = m
-            .values()
-            .as_primitive::<arrow::datatypes::UInt32Type>()
-            .values();
-        for row in 0..b.num_rows() {
-            let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
-            if start < end {
-                hits.add(events.event(row), &rules[start..end]);
-            }
-        }
-    }
-    let rules: Vec<_> = run.iter().map(|d| d.rule.clone()).collect();
-    Ok(hits.findings(&rules))
 }
 
 /// The findings of the plan's correlation rules, a grouped query each, in order.
@@ -435,24 +377,7 @@ async fn correlated(
     Ok(crate::order::sorted(correlated))
 }
 
-/// Every spelling in the lake of each (lower-case) value of a sort column.
-async fn spellings(
-    ctx: &SessionContext,
-    table: &str,
-    column: &str,
-    window: &str,
-) -> Result<BTreeMap<String, Vec<String>>> {
-    let sql = format!("SELECT DISTINCT {column} AS v FROM {table} WHERE {window}");
-    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for b in trailsql_query::query(ctx, &sql).await? {
-        for v in text(&b, "v")?.into_iter().flatten() {
-            out.entry(v.to_lowercase()).or_default().push(v);
-        }
-    }
-    Ok(out)
-}
-
-fn text(b: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
+pub(crate) fn text(b: &RecordBatch, name: &str) -> Result<Vec<Option<String>>> {
     let Some(a) = b.column_by_name(name) else {
         return Err(Error::Usage(format!("query result has no column {name}")));
     };
