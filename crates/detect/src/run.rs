@@ -82,8 +82,8 @@ impl DetectOptions {
 #[derive(Debug, Default)]
 pub struct Outcome {
     pub findings: Vec<Finding>,
-    /// Rules evaluated.
-    pub rules_run: usize,
+    /// Rules evaluated (every finding's rule is one of them).
+    pub rules: Vec<Arc<rules::Rule>>,
     /// Rules for other log sources.
     pub skipped: usize,
     /// Rules that could not be loaded or compiled.
@@ -255,7 +255,12 @@ pub async fn detect(
     };
     let evaluated = started.elapsed();
     let outcome = Outcome {
-        rules_run: plan.detections.len() + plan.correlations.len(),
+        rules: plan
+            .detections
+            .iter()
+            .map(|d| d.rule.clone())
+            .chain(plan.correlations.iter().map(|c| c.rule.clone()))
+            .collect(),
         skipped: set.skipped.len(),
         issues: plan.issues,
         findings,
@@ -265,7 +270,7 @@ pub async fn detect(
         err,
         "{} findings from {} rules ({} skipped: not AWS CloudTrail; {} could not be used) in {:.2}s ({:.2}s evaluating, {:.2}s printing)",
         outcome.findings.len(),
-        outcome.rules_run,
+        outcome.rules.len(),
         outcome.skipped,
         outcome.issues.len(),
         started.elapsed().as_secs_f64(),
@@ -307,9 +312,9 @@ fn print_to(outcome: &Outcome, opts: &DetectOptions, out: &mut dyn Write) -> Res
     let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
     match opts.format {
         DetectFormat::Html => {
-            w.write_all(findings::html(&outcome.findings, outcome.rules_run).as_bytes())?
+            w.write_all(findings::html(&outcome.findings, outcome.rules.len()).as_bytes())?
         }
-        DetectFormat::Plain(f) => findings::write(&outcome.findings, f, &mut w)?,
+        DetectFormat::Plain(f) => findings::write(&outcome.findings, &outcome.rules, f, &mut w)?,
     }
     w.flush()?;
     Ok(())
