@@ -303,9 +303,12 @@ pub fn write(
                 break;
             };
             let (event_parts, which, numbers) = r?;
-            for (r, e) in numbers.iter().zip(&which) {
-                w.row(&[rule_parts.get(*r as usize), event_parts.get(*e)])?;
-            }
+            w.rows(
+                numbers
+                    .iter()
+                    .zip(&which)
+                    .map(|(r, e)| [rule_parts.get(*r as usize), event_parts.get(*e)]),
+            )?;
         }
         Ok(())
     })?;

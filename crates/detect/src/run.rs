@@ -308,15 +308,19 @@ fn print(outcome: &Outcome, opts: &DetectOptions, out: &mut dyn Write) -> Result
 }
 
 fn print_to(outcome: &Outcome, opts: &DetectOptions, out: &mut dyn Write) -> Result<()> {
-    // Written as made, through one buffer: millions of findings are gigabytes of text.
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+    let (findings, rules) = (&outcome.findings[..], &outcome.rules[..]);
     match opts.format {
-        DetectFormat::Html => {
-            w.write_all(findings::html(&outcome.findings, outcome.rules.len()).as_bytes())?
+        DetectFormat::Html => out.write_all(findings::html(findings, rules.len()).as_bytes())?,
+        // Rows printed from parts are written from where they are, a thousand pieces a call
+        // (`PartsWriter::rows`): a buffer would only copy them.
+        DetectFormat::Plain(f) if f.prints_parts() => findings::write(findings, rules, f, out)?,
+        DetectFormat::Plain(f) => {
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut *out);
+            findings::write(findings, rules, f, &mut w)?;
+            w.flush()?;
         }
-        DetectFormat::Plain(f) => findings::write(&outcome.findings, &outcome.rules, f, &mut w)?,
     }
-    w.flush()?;
+    out.flush()?;
     Ok(())
 }
 

@@ -197,9 +197,7 @@ fn write_markdown(
     let mut w = crate::PartsWriter::new(OutputFormat::Markdown, schema, out)?;
     for b in batches {
         let parts = OutputFormat::Markdown.parts(&b?)?;
-        for i in 0..parts.len() {
-            w.row(&[parts.get(i)])?;
-        }
+        w.rows((0..parts.len()).map(|i| [parts.get(i)]))?;
     }
     w.finish()
 }

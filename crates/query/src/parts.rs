@@ -4,7 +4,7 @@
 //! text joined by a [`PartsWriter`]: the same bytes as [`OutputFormat::write`] prints for
 //! the whole row, without formatting each shared cell again for every row it is in.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
@@ -348,29 +348,52 @@ impl<'a> PartsWriter<'a> {
 
     /// Prints one row: its parts, in column order.
     pub fn row(&mut self, parts: &[&[u8]]) -> Result<()> {
-        let (open, between, close): (&[u8], &[u8], &[u8]) = match self.format {
-            OutputFormat::Csv => (b"", b",", b"\n"),
-            OutputFormat::Tsv => (b"", b"\t", b"\n"),
-            OutputFormat::NdJson => (b"{", b",", b"}\n"),
-            OutputFormat::Json if self.rows == 0 => (b"[{", b",", b"}"),
-            OutputFormat::Json => (b",{", b",", b"}"),
-            OutputFormat::Markdown => (b"| ", b" | ", b" |\n"),
+        self.rows([parts])
+    }
+
+    /// Prints rows, each its parts in column order. Their text is written from where it is,
+    /// a few thousand pieces a call (vectored writes), not copied into a buffer first:
+    /// copying was most of the writing thread's work printing detect's 1.5 GB of findings.
+    pub fn rows<'p, R: AsRef<[&'p [u8]]>>(
+        &mut self,
+        rows: impl IntoIterator<Item = R>,
+    ) -> Result<()> {
+        let (between, close): (&'static [u8], &'static [u8]) = match self.format {
+            OutputFormat::Csv => (b",", b"\n"),
+            OutputFormat::Tsv => (b"\t", b"\n"),
+            OutputFormat::NdJson => (b",", b"}\n"),
+            OutputFormat::Json => (b",", b"}"),
+            OutputFormat::Markdown => (b" | ", b" |\n"),
             OutputFormat::Table | OutputFormat::Parquet => unreachable!("checked in new"),
         };
-        self.out.write_all(open)?;
-        if self.format.is_delimited() && parts.iter().all(|p| p.is_empty()) && parts.len() == 1 {
-            // A line of one empty field, as the CSV writer writes it.
-            self.out.write_all(b"\"\"")?;
-        }
-        for (i, p) in parts.iter().enumerate() {
-            if i > 0 {
-                self.out.write_all(between)?;
+        let mut pieces: Vec<IoSlice<'_>> = Vec::with_capacity(PIECES);
+        for row in rows {
+            let parts = row.as_ref();
+            let open: &'static [u8] = match self.format {
+                OutputFormat::NdJson => b"{",
+                OutputFormat::Json if self.rows == 0 => b"[{",
+                OutputFormat::Json => b",{",
+                OutputFormat::Markdown => b"| ",
+                _ => b"",
+            };
+            pieces.push(IoSlice::new(open));
+            if self.format.is_delimited() && parts.len() == 1 && parts[0].is_empty() {
+                // A line of one empty field, as the CSV writer writes it.
+                pieces.push(IoSlice::new(b"\"\""));
             }
-            self.out.write_all(p)?;
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    pieces.push(IoSlice::new(between));
+                }
+                pieces.push(IoSlice::new(p));
+            }
+            pieces.push(IoSlice::new(close));
+            self.rows += 1;
+            if pieces.len() >= PIECES {
+                write_pieces(self.out, &mut pieces)?;
+            }
         }
-        self.out.write_all(close)?;
-        self.rows += 1;
-        Ok(())
+        write_pieces(self.out, &mut pieces)
     }
 
     /// Ends the output (a JSON array's end).
@@ -381,6 +404,26 @@ impl<'a> PartsWriter<'a> {
         }
         Ok(())
     }
+}
+
+/// Pieces of text given to the output at a time by [`PartsWriter::rows`]: as many as a
+/// system call takes (Linux's `IOV_MAX`). The output should not be a `BufWriter`, which
+/// copies any that fit.
+const PIECES: usize = 1024;
+
+/// Writes all of `pieces`, in order, and empties it.
+fn write_pieces(out: &mut dyn Write, pieces: &mut Vec<IoSlice<'_>>) -> Result<()> {
+    let mut rest: &mut [IoSlice<'_>] = pieces;
+    while !rest.is_empty() {
+        match out.write_vectored(rest) {
+            Ok(0) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
+            Ok(n) => IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    pieces.clear();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -512,6 +555,46 @@ mod tests {
             b"\"thirty-two bytes of text, then \"\"a quote\"\"\","
         );
         assert!(DelimitedParts::new(OutputFormat::Json, 1).is_none());
+    }
+
+    /// An output that takes a few bytes a call, and from one piece of a vectored write.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(5);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn rows_are_written_whole_through_short_writes() {
+        // More pieces than one call takes: rows of three parts, the middle one constant.
+        let b = batch();
+        let f = OutputFormat::Csv;
+        let parts = f.parts(&b).unwrap();
+        let rows = (0..3000).map(|i| i % b.num_rows());
+        let mut out = Trickle(Vec::new());
+        let mut w = PartsWriter::new(f, &b.schema(), &mut out).unwrap();
+        w.rows(rows.clone().map(|r| [parts.get(r), b"x", parts.get(r)]))
+            .unwrap();
+        w.finish().unwrap();
+        let mut expected = b"a name,n,t,text,view\n".to_vec();
+        for r in rows {
+            for piece in [parts.get(r), b",x,", parts.get(r), b"\n"] {
+                expected.extend_from_slice(piece);
+            }
+        }
+        assert!(
+            out.0 == expected,
+            "{} bytes written, {} expected",
+            out.0.len(),
+            expected.len()
+        );
     }
 
     #[test]
