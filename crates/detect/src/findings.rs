@@ -20,6 +20,7 @@ use crate::Result;
 pub use crate::event::Event;
 pub(crate) use crate::event::EventColumns;
 use crate::rules::{Rule, level_rank};
+use crate::time_text::TimeText;
 
 /// One finding.
 #[derive(Debug, Clone)]
@@ -344,13 +345,19 @@ fn render_events(
 
 /// [`render_events`]' parts in a delimited format: each event's text written from where
 /// the scan left it (gathering it into columns first was a sixth of printing the
-/// benchmark's findings), the other cells as Arrow formats them.
+/// benchmark's findings), its time by [`TimeText`], the other cells as Arrow formats them.
 fn delimited_events(events: &[&Finding], mut rows: DelimitedParts) -> Result<Parts> {
     let [time, group, start, end] = other_columns(events);
     let [time, group, start, end] = [&time, &group, &start, &end].map(|c| Cells::new(c.as_ref()));
     let (time, group, start, end) = (time?, group?, start?, end?);
+    let (mut times, mut text) = (TimeText::default(), Vec::with_capacity(32));
     for (i, f) in events.iter().enumerate() {
-        rows.cell(&time, i)?;
+        text.clear();
+        if times.write(f.event.eventtime(), &mut text) {
+            rows.text(&text);
+        } else {
+            rows.cell(&time, i)?;
+        }
         for v in f.event.fields() {
             rows.text(v.unwrap_or_default().as_bytes());
         }

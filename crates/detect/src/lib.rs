@@ -21,6 +21,7 @@ pub mod plan;
 pub mod rules;
 pub mod run;
 mod scan;
+mod time_text;
 pub mod udf;
 pub mod value;
 
