@@ -83,10 +83,7 @@ impl Hits {
         let mut bounds: Vec<usize> = (0..=parts).map(|p| n * p / parts).collect();
         split(&mut self.events, &bounds[1..parts]);
         std::thread::scope(|s| {
-            let mut rest: &mut [Hit] = &mut self.events;
-            for w in bounds.windows(2) {
-                let (part, tail) = rest.split_at_mut(w[1] - w[0]);
-                rest = tail;
+            for part in ranges(&mut self.events, &bounds) {
                 s.spawn(move || part.sort_unstable_by(Hit::cmp));
             }
         });
@@ -103,14 +100,11 @@ impl Hits {
         let total = self.rules.len();
         let (numbers, order) = (&self.rules[..], (&rank[..], &by_id[..], rules));
         let made: Vec<Vec<Finding>> = std::thread::scope(|s| {
-            let mut rest: &mut [Hit] = &mut self.events;
-            let handles: Vec<_> = bounds
-                .windows(2)
+            let handles: Vec<_> = ranges(&mut self.events, &bounds)
+                .into_iter()
                 .enumerate()
-                .map(|(p, w)| {
+                .map(|(p, range)| {
                     let room = if p == 0 { total } else { 0 };
-                    let (range, tail) = std::mem::take(&mut rest).split_at_mut(w[1] - w[0]);
-                    rest = tail;
                     s.spawn(move || made(range, numbers, order, room))
                 })
                 .collect();
@@ -176,6 +170,18 @@ fn made(
         i = j;
     }
     out
+}
+
+/// `hits` cut at `bounds` (ascending, from 0 to its length).
+fn ranges<'a>(mut hits: &'a mut [Hit], bounds: &[usize]) -> Vec<&'a mut [Hit]> {
+    bounds
+        .windows(2)
+        .map(|w| {
+            let (range, rest) = std::mem::take(&mut hits).split_at_mut(w[1] - w[0]);
+            hits = rest;
+            range
+        })
+        .collect()
 }
 
 /// Events below which the findings are made on one thread.

@@ -4,7 +4,7 @@
 //! The query's projection holds, per event, the rules it matches (`sigma_rules`, which tests
 //! each event only against the rules filed under its call and service: [`crate::dispatch`]),
 //! so the lake is scanned once whatever the number of rules; the events that match none are
-//! dropped as the results are read (`run::matched_events`). When every rule names the calls it is
+//! dropped as the results are read (`scan::matched_events`). When every rule names the calls it is
 //! about (`eventName` / `eventSource` equalities), the WHERE also carries `eventname IN
 //! (...)` (or `eventsource IN`), the lake's leading sort columns, which the scan evaluates
 //! first so the other columns are decoded only for those calls. Sigma compares

@@ -4,6 +4,9 @@
 //! per value: on the benchmark's million events, formatting their times was a tenth of
 //! printing.
 
+use arrow::array::TimestampMicrosecondArray;
+use arrow::error::ArrowError;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use chrono::{DateTime, Datelike};
 
 /// Writes times, remembering the last day's date (events printed in time order share it).
@@ -16,9 +19,19 @@ pub(crate) struct TimeText {
 const DAY: i64 = 86_400_000_000;
 
 impl TimeText {
-    /// `micros`' text in `out`, or `false` (nothing written) for a time Arrow writes
-    /// otherwise (a year before 1 or after 9999).
-    pub(crate) fn write(&mut self, micros: i64, out: &mut Vec<u8>) -> bool {
+    /// `micros`' text, added to `out`.
+    pub(crate) fn write(&mut self, micros: i64, out: &mut Vec<u8>) -> Result<(), ArrowError> {
+        if !self.by_hand(micros, out) {
+            // A year before 1 or after 9999, which RFC 3339 does not write: Arrow's text.
+            let a = TimestampMicrosecondArray::from(vec![micros]).with_timezone("UTC");
+            let text = ArrayFormatter::try_new(&a, &FormatOptions::default())?;
+            out.extend_from_slice(text.value(0).to_string().as_bytes());
+        }
+        Ok(())
+    }
+
+    /// [`TimeText::write`] for the years 1 to 9999, or `false` (nothing written).
+    fn by_hand(&mut self, micros: i64, out: &mut Vec<u8>) -> bool {
         let (day, of_day) = (micros.div_euclid(DAY), micros.rem_euclid(DAY));
         let date = match self.day {
             Some((d, date)) if d == day => date,
@@ -78,9 +91,6 @@ fn digits(to: &mut [u8], mut n: u64) {
 
 #[cfg(test)]
 mod tests {
-    use arrow::array::TimestampMicrosecondArray;
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-
     use super::*;
 
     #[test]
@@ -117,29 +127,28 @@ mod tests {
         }
         let array = TimestampMicrosecondArray::from(times.clone()).with_timezone("UTC");
         let arrow = ArrayFormatter::try_new(&array, &FormatOptions::default()).unwrap();
-        let mut t = TimeText::default();
-        let mut written = 0;
+        let (mut t, mut by_hand) = (TimeText::default(), 0);
         for (i, us) in times.iter().enumerate() {
+            let mut out = b"before ".to_vec();
+            t.write(*us, &mut out).unwrap();
+            let expected = format!("before {}", arrow.value(i));
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{us}");
+            // Written by hand unless the year is outside 1-9999.
             let mut out = Vec::new();
-            if t.write(*us, &mut out) {
-                written += 1;
-                assert_eq!(
-                    String::from_utf8(out).unwrap(),
-                    arrow.value(i).to_string(),
-                    "{us}"
-                );
+            if t.by_hand(*us, &mut out) {
+                by_hand += 1;
             } else {
                 assert!(out.is_empty());
                 let year = DateTime::from_timestamp_micros(*us).map(|t| t.year());
                 assert!(
                     year.is_none_or(|y| !(1..=9999).contains(&y)),
-                    "{us} not written"
+                    "{us} not by hand"
                 );
             }
         }
         assert!(
-            written > times.len() * 9 / 10,
-            "{written} of {}",
+            by_hand > times.len() * 9 / 10,
+            "{by_hand} of {}",
             times.len()
         );
     }
